@@ -1,0 +1,80 @@
+"""The ``lakeshift`` command. Subcommands call the same functions as ``jobs/*.py``.
+
+Exit codes: 0 success (or a passing validation), 1 mismatch or job failure, 2 usage or
+configuration error. Each error is printed as one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from lakeshift import __version__
+from lakeshift.errors import LakeshiftError
+from lakeshift.log import redact, setup_logging
+
+log = logging.getLogger(__name__)
+
+# Each module exposes ``register(subparsers, common)`` and adds one or more subcommands whose
+# parsers set ``func(args) -> int``.
+COMMAND_MODULES: list[str] = [
+    "lakeshift.copy.command",
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every subcommand accepts (run date, Spark master, extra conf, logging)."""
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("common options")
+    g.add_argument("--run-date", help="logical date for ${ds} macros, YYYY-MM-DD (default: today, UTC)")
+    g.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
+    g.add_argument(
+        "--spark-conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark setting"
+    )
+    g.add_argument(
+        "--jars", choices=["auto", "local", "packages", "cluster"], default="auto",
+        help="where JVM jars come from (default: auto)",
+    )
+    g.add_argument("--log-level", default="WARNING", help="lakeshift log level (default: WARNING)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every registered subcommand."""
+    parser = _Parser(prog="lakeshift", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"lakeshift {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    common = common_options()
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    setup_logging(args.log_level)
+    try:
+        return int(args.func(args))
+    except LakeshiftError as exc:
+        print(f"lakeshift {args.command}: error: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"lakeshift {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Helpers that turn common CLI options into a Spark profile and a run date."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+
+from lakeshift.config.macros import parse_run_date
+from lakeshift.errors import UsageError
+from lakeshift.spark import SparkProfile
+
+
+def profile_from_args(args: argparse.Namespace, app_name: str) -> SparkProfile:
+    """Build a :class:`SparkProfile` from ``--master``, ``--jars`` and ``--spark-conf``."""
+    conf: dict[str, str] = {}
+    for item in getattr(args, "spark_conf", []) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--spark-conf: expected KEY=VALUE, found {item!r}")
+        conf[key.strip()] = value
+    master = getattr(args, "master", None)
+    if master is None and not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # not under spark-submit (which sets the master and starts the JVM): run locally
+        master = "local[*]"
+    return SparkProfile(master=master, app_name=app_name, jars=getattr(args, "jars", "auto"), conf=conf)
+
+
+def run_date_from_args(args: argparse.Namespace) -> dt.date:
+    """The run date from ``--run-date`` (default: today, UTC)."""
+    return parse_run_date(getattr(args, "run_date", None))
