@@ -12,18 +12,24 @@ from lakeshift.spark import SparkProfile
 
 
 def profile_from_args(args: argparse.Namespace, app_name: str) -> SparkProfile:
-    """Build a :class:`SparkProfile` from ``--master``, ``--jars`` and ``--spark-conf``."""
+    """Build a :class:`SparkProfile` from ``--master``, ``--jars`` and ``--spark-conf``.
+
+    The master is ``--master``, else ``$LAKESHIFT_MASTER``, else the one spark-submit set, else
+    ``local[*]``.
+    """
     conf: dict[str, str] = {}
     for item in getattr(args, "spark_conf", []) or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--spark-conf: expected KEY=VALUE, found {item!r}")
         conf[key.strip()] = value
-    master = getattr(args, "master", None)
+    master = getattr(args, "master", None) or os.environ.get("LAKESHIFT_MASTER")
     if master is None and not os.environ.get("PYSPARK_GATEWAY_PORT"):
         # not under spark-submit (which sets the master and starts the JVM): run locally
         master = "local[*]"
-    return SparkProfile(master=master, app_name=app_name, jars=getattr(args, "jars", "auto"), conf=conf)
+    return SparkProfile(
+        master=master, app_name=app_name, jars=getattr(args, "jars", "auto"), conf=conf
+    )
 
 
 def run_date_from_args(args: argparse.Namespace) -> dt.date:

@@ -97,8 +97,10 @@ def maven_coordinates(pom: Path | None = None) -> list[str]:
         raise ConfigError(f"{path}: cannot read jar coordinates: {exc}") from exc
     coords = []
     for dep in root.iterfind("m:dependencies/m:dependency", POM_NS):
-        parts = [dep.findtext(f"m:{tag}", default="", namespaces=POM_NS) for tag in
-                 ("groupId", "artifactId", "version")]
+        parts = [
+            dep.findtext(f"m:{tag}", default="", namespaces=POM_NS)
+            for tag in ("groupId", "artifactId", "version")
+        ]
         if not all(parts):
             raise ConfigError(f"{path}: a dependency lacks groupId, artifactId or version")
         coords.append(":".join(p.strip() for p in parts))
@@ -112,7 +114,9 @@ def _jar_conf(profile: SparkProfile) -> dict[str, str]:
     folder = jars_dir(profile)
     jars = sorted(folder.glob("*.jar")) if folder.is_dir() else []
     if mode == "local" and not jars:
-        raise ConfigError(f"spark.jars: no jars in {folder}; run `make setup` (Maven resolves them)")
+        raise ConfigError(
+            f"spark.jars: no jars in {folder}; run `make setup` (Maven resolves them)"
+        )
     if jars and mode in ("auto", "local"):
         return {"spark.jars": ",".join(str(j) for j in jars)}
     if mode in ("auto", "packages") and pom_path().is_file():
@@ -159,7 +163,9 @@ def spark_conf(profile: SparkProfile) -> dict[str, str]:
     return conf
 
 
-def configure(builder: SparkSession.Builder, profile: SparkProfile | None = None) -> SparkSession.Builder:
+def configure(
+    builder: SparkSession.Builder, profile: SparkProfile | None = None
+) -> SparkSession.Builder:
     """Apply lakeshift's settings to a ``SparkSession.builder`` and return it.
 
     Like Delta's ``configure_spark_with_delta_pip(builder)``: tests, local runs and cluster

@@ -126,7 +126,9 @@ def load_model(
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{name}: expected a mapping at the top level, found {type(data).__name__}")
+        raise ConfigError(
+            f"{name}: expected a mapping at the top level, found {type(data).__name__}"
+        )
     if section is not None:
         if section not in data:
             raise ConfigError(f"{name}: {section}: field required")

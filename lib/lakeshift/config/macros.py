@@ -70,7 +70,9 @@ def expand_macros(
         if env_match:
             name = env_match.group("name")
             if name not in environ:
-                raise ConfigError(f"{prefix}environment variable {name} is not set (${{env:{name}}})")
+                raise ConfigError(
+                    f"{prefix}environment variable {name} is not set (${{env:{name}}})"
+                )
             value = environ[name]
             register_secret(value)
             return value

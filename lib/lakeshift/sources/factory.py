@@ -30,7 +30,15 @@ _FACTORIES: dict[str, SourceFactory] = {}
 # schemes implemented in other modules, imported on first use: scheme -> module
 _LAZY: dict[str, str] = {
     "jdbc": "lakeshift.sources.jdbc",
+    "mongodb": "lakeshift.sources.mongo",
+    "mongodump": "lakeshift.sources.bson_dump",
+    "extjson": "lakeshift.sources.extjson",
 }
+
+
+_FILESYSTEM_SCHEMES = frozenset(
+    {"file", "s3", "s3a", "s3n", "hdfs", "abfs", "abfss", "gs", "wasb", "wasbs", "oss", "viewfs"}
+)
 
 
 def register_scheme(scheme: str, factory: SourceFactory) -> None:
@@ -61,9 +69,8 @@ def from_spec(spec: str, options: Mapping[str, str] | None = None) -> Source:
         importlib.import_module(_LAZY[scheme])
     if sep and scheme in _FACTORIES:
         return _FACTORIES[scheme](spec, opts)
-    if sep and "/" not in scheme and scheme not in ("file", "s3", "s3a", "s3n", "hdfs", "abfs",
-                                                     "abfss", "gs", "wasb", "wasbs", "oss"):
-        if len(scheme) > 1:  # a one-letter "scheme" is a Windows drive
-            known = sorted({*LAKE_FORMATS, *_FACTORIES, *_LAZY})
-            raise UsageError(f"unknown source scheme {scheme!r} in {spec!r}; expected one of {known}")
+    filesystem = scheme in _FILESYSTEM_SCHEMES or "/" in scheme or len(scheme) == 1
+    if sep and not filesystem:  # a one-letter "scheme" is a Windows drive
+        known = sorted({*LAKE_FORMATS, *_FACTORIES, *_LAZY})
+        raise UsageError(f"unknown source scheme {scheme!r} in {spec!r}; expected one of {known}")
     return LakeSource(_guess_format(spec), spec, opts)

@@ -1,4 +1,4 @@
-"""Lake tables on any Hadoop filesystem URI: Parquet, ORC, CSV, JSON, Avro-less text formats, Delta."""
+"""Lake tables on any Hadoop filesystem URI: Parquet, ORC, CSV, JSON, text and Delta."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ class LakeSource:
         return self.read_files(spark, None)
 
     def read_files(self, spark: SparkSession, files: list[str] | None) -> DataFrame:
-        """Read the table, or only ``files`` of it (file formats only), keeping partition columns."""
+        """Read the table, or only ``files`` of it (file formats), keeping partition columns."""
         from pyspark.errors import AnalysisException
 
         reader = spark.read.format(self.format).options(**self.reader_options())
