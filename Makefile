@@ -33,5 +33,9 @@ format: setup
 bench: setup
 	@for b in scripts/bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# one benchmark: make bench-copy, bench-validate, bench-files, bench-mongo_sql, bench-sync, ...
+bench-%: setup
+	@$(PY) scripts/bench/$*.py
+
 clean:
 	rm -rf .setup-stamps bench-output demo-output spark-warehouse metastore_db derby.log

@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 # parsers set ``func(args) -> int``.
 COMMAND_MODULES: list[str] = [
     "lakeshift.copy.command",
+    "lakeshift.files.command",
+    "lakeshift.nosql.command",
+    "lakeshift.coordinator.command",
+    "lakeshift.sync.command",
+    "lakeshift.validate.command",
 ]
 
 
@@ -36,13 +41,17 @@ def common_options() -> argparse.ArgumentParser:
     """Options every subcommand accepts (run date, Spark master, extra conf, logging)."""
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("common options")
-    g.add_argument("--run-date", help="logical date for ${ds} macros, YYYY-MM-DD (default: today, UTC)")
+    g.add_argument(
+        "--run-date", help="logical date for ${ds} macros, YYYY-MM-DD (default: today, UTC)"
+    )
     g.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
     g.add_argument(
         "--spark-conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark setting"
     )
     g.add_argument(
-        "--jars", choices=["auto", "local", "packages", "cluster"], default="auto",
+        "--jars",
+        choices=["auto", "local", "packages", "cluster"],
+        default="auto",
         help="where JVM jars come from (default: auto)",
     )
     g.add_argument("--log-level", default="WARNING", help="lakeshift log level (default: WARNING)")
@@ -51,7 +60,10 @@ def common_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser with every registered subcommand."""
-    parser = _Parser(prog="lakeshift", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="lakeshift",
+        description="Migrate data at petabyte scale with Spark, without downtime, and prove it.",
+    )
     parser.add_argument("--version", action="version", version=f"lakeshift {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

@@ -184,6 +184,11 @@ def get_or_create(profile: SparkProfile | None = None) -> tuple[SparkSession, bo
     if active is not None:
         return active, False
     prof = profile or SparkProfile()
+    if prof.is_local:
+        # A session started in-process reads the executors' interpreter from the environment,
+        # not from spark.pyspark.python: point it at this interpreter (same venv, same packages)
+        # so mapInArrow/mapPartitions code can import lakeshift.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = configure(SparkSession.builder, prof).getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("LAKESHIFT_SPARK_LOG_LEVEL", "ERROR"))
     log.debug("started Spark %s (master %s)", spark.version, spark.sparkContext.master)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import SourceError
 
@@ -83,3 +83,112 @@ class LakeSource:
     def schema(self, spark: SparkSession) -> StructType:
         """The table schema (file footers / Delta log; no full scan)."""
         return self.read(spark).schema
+
+    def list_files(self, spark: SparkSession) -> list[tuple[str, int]]:
+        """Every data file of the table as ``(uri, bytes)``, sorted.
+
+        File formats: a recursive listing through Spark's Hadoop file index (any Hadoop URI,
+        parallel for large trees; hidden ``_``/``.`` files and folders skipped, as Spark's readers
+        do; globs in the path allowed). Delta: the files of the current snapshot
+        (``DataFrame.inputFiles()``), sized from the same listing.
+
+        Raises:
+            SourceError: the path does not exist or cannot be listed.
+        """
+        from pyspark.errors import AnalysisException
+
+        try:
+            listing = (
+                spark.read.format("binaryFile")
+                .option("recursiveFileLookup", "true")
+                .load(self.path)
+                .select("path", "length")
+                .collect()  # metadata only: one small row per file
+            )
+            sizes = {str(r["path"]): int(r["length"]) for r in listing}
+            if self.format != "delta":
+                return sorted(sizes.items())
+            files = self.read(spark).inputFiles()
+        except AnalysisException as exc:
+            first = str(exc).splitlines()[0]
+            raise SourceError(f"{self.describe()}: cannot list files: {first}") from exc
+        out = []
+        for uri in files:
+            size = sizes.get(uri)
+            if size is None:
+                raise SourceError(f"{self.describe()}: snapshot file {uri} not found by listing")
+            out.append((uri, size))
+        return sorted(out)
+
+    def delta_version(self, spark: SparkSession) -> int:
+        """The current version of a Delta table (to pin a snapshot with ``versionAsOf``).
+
+        Raises:
+            SourceError: the path is not a Delta table.
+        """
+        from delta.tables import DeltaTable
+        from pyspark.errors import AnalysisException
+
+        try:
+            last = DeltaTable.forPath(spark, self.path).history(1).first()
+        except AnalysisException as exc:
+            first = str(exc).splitlines()[0]
+            raise SourceError(f"{self.describe()}: not a readable Delta table: {first}") from exc
+        if last is None:
+            raise SourceError(f"{self.describe()}: Delta table has no history")
+        return int(last["version"])
+
+    def read_chunk(
+        self, spark: SparkSession, base: str, files: list[str], schema: StructType | None
+    ) -> DataFrame:
+        """Read only ``files`` (URIs from :meth:`list_files`) with the table's schema.
+
+        File formats read the files with ``basePath=base`` (Hive partition columns kept) and the
+        given schema, so every chunk has the same columns and types. Delta reads the snapshot
+        (deletion vectors and column mapping honoured) restricted to the files by
+        ``_metadata.file_path``.
+        """
+        from pyspark.errors import AnalysisException
+        from pyspark.sql import functions as F
+
+        try:
+            if self.format == "delta":
+                return self.read(spark).where(F.col("_metadata.file_path").isin(files))
+            reader = spark.read.format(self.format).options(**self.reader_options())
+            if schema is not None:
+                reader = reader.schema(schema)
+            elif self.user_schema:
+                reader = reader.schema(self.user_schema)
+            return reader.option("basePath", base).load(files)
+        except AnalysisException as exc:
+            first = str(exc).splitlines()[0]
+            raise SourceError(f"{self.describe()}: cannot read chunk: {first}") from exc
+
+
+def parquet_metadata_bytes(spark: SparkSession, files: list[tuple[str, int]]) -> int | None:
+    """Average bytes of Parquet metadata (footer + magic) per file over ``files`` (a sample).
+
+    Reads only the last 8 bytes of each file (footer length + ``PAR1``). Lakes of thousands of
+    tiny files are mostly footers; this tells how much of the input bytes is data.
+
+    Returns:
+        The average, or ``None`` when no file is readable Parquet.
+    """
+    jvm: Any = spark._jvm
+    conf = spark._jsc.hadoopConfiguration()
+    sizes = []
+    for uri, size in files:
+        if size < 12:
+            continue
+        path = jvm.org.apache.hadoop.fs.Path(uri)
+        stream = path.getFileSystem(conf).open(path)
+        try:
+            stream.seek(size - 8)
+            footer = int(stream.readInt()) & 0xFFFFFFFF
+            magic = int(stream.readInt()) & 0xFFFFFFFF
+        finally:
+            stream.close()
+        if magic != 0x50415231:  # "PAR1"
+            continue
+        sizes.append(int.from_bytes(footer.to_bytes(4, "big"), "little") + 12)
+    return sum(sizes) // len(sizes) if sizes else None

@@ -1,0 +1,275 @@
+"""``lakeshift run|status|report|plan|pause|resume|stop|rerun``: the coordinator's commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lakeshift.errors import UsageError
+
+if TYPE_CHECKING:
+    from lakeshift.coordinator.store import StateStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CLUSTERS = Path("conf/clusters.yaml")
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the coordinator's subcommands."""
+
+    def state_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--state-dir", help="the run's folder (default: .lakeshift/<plan name>)")
+        p.add_argument(
+            "--db",
+            help="state database URL: a SQLite path (default "
+            "<state-dir>/state.db) or postgresql://…",
+        )
+
+    p = subparsers.add_parser("run", parents=[common], help="run a migration plan over clusters")
+    p.add_argument("plan", help="plan YAML file")
+    p.add_argument(
+        "--clusters", help="cluster profiles YAML (default: the plan's, else conf/clusters.yaml)"
+    )
+    p.add_argument("--poll", type=float, default=2.0, help="seconds between polls (default 2)")
+    state_opts(p)
+    p.set_defaults(func=run_command)
+
+    p = subparsers.add_parser("status", parents=[common], help="show a run's progress")
+    p.add_argument("--plan", help="the plan (its name locates the state)")
+    p.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    p.add_argument("--json", action="store_true", help="print the snapshot as JSON")
+    p.add_argument("--interval", type=float, default=2.0, help="refresh seconds (default 2)")
+    state_opts(p)
+    p.set_defaults(func=status_command)
+
+    p = subparsers.add_parser("report", parents=[common], help="write a static HTML dashboard")
+    p.add_argument("--plan", help="the plan (its name locates the state)")
+    p.add_argument("--html", required=True, help="output HTML file")
+    state_opts(p)
+    p.set_defaults(func=report_command)
+
+    p = subparsers.add_parser("plan", parents=[common], help="check a plan; --estimate: timing")
+    p.add_argument("plan", help="plan YAML file")
+    p.add_argument("--estimate", action="store_true", help="estimate the transfer time")
+    p.add_argument("--bandwidth", default="1GB", help="bytes per second (default 1GB)")
+    p.add_argument("--change-rate", default="0", help="source changes, bytes per second")
+    p.add_argument(
+        "--request-limit",
+        type=float,
+        default=None,
+        help="object-store requests per second (default: unlimited)",
+    )
+    p.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    p.add_argument("--concurrency", type=int, default=64, help="requests in flight")
+    p.add_argument("--part-size", default="128MB", help="multipart part size")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=plan_command)
+
+    for name, helptext in (
+        ("pause", "stop submitting new jobs (running ones go on)"),
+        ("resume", "resume a paused run, or stopped/failed tables"),
+        ("stop", "stop tables (cancels their jobs), or all"),
+        ("rerun", "run tables again from their first step"),
+    ):
+        p = subparsers.add_parser(name, parents=[common], help=helptext)
+        p.add_argument("tables", nargs="*", help="tables (default: the whole run)")
+        p.add_argument("--plan", help="the plan (its name locates the state)")
+        state_opts(p)
+        p.set_defaults(func=control_command, action=name)
+
+
+def _size_arg(value: str, flag: str) -> int:
+    from lakeshift.config import parse_size
+
+    if value in ("0", "0B"):
+        return 0
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from exc
+
+
+def _plan_name(path: str) -> str:
+    from lakeshift.config.base import load_model
+    from lakeshift.coordinator.plan import PlanConfig
+
+    try:
+        cfg = load_model(path, PlanConfig)
+        return cfg.name or Path(path).stem
+    except Exception:  # the name is only used to find the state
+        return Path(path).stem
+
+
+def _state_dir(args: argparse.Namespace, plan_name: str | None) -> Path:
+    if args.state_dir:
+        return Path(args.state_dir)
+    if plan_name:
+        return Path(".lakeshift") / plan_name
+    raise UsageError("give --state-dir, --db or --plan to locate the run's state")
+
+
+def _open_store(args: argparse.Namespace, plan_name: str | None, must_exist: bool) -> StateStore:
+    from lakeshift.coordinator.store import StateStore
+
+    if args.db:
+        url = args.db
+    else:
+        db = _state_dir(args, plan_name) / "state.db"
+        if must_exist and not db.is_file():
+            raise UsageError(f"no run state at {db}: run `lakeshift run PLAN` first")
+        url = str(db)
+    store = StateStore.open(url)
+    store.init_schema()
+    return store
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``lakeshift run PLAN``."""
+    from lakeshift.coordinator.backends import RunContext, make_backend
+    from lakeshift.coordinator.clusters import load_clusters
+    from lakeshift.coordinator.plan import load_plan
+    from lakeshift.coordinator.scheduler import Coordinator, describe
+    from lakeshift.coordinator.store import StateStore
+    from lakeshift.runtime import run_date_from_args
+
+    run_date = run_date_from_args(args)
+    plan = load_plan(args.plan, run_date=run_date)
+    clusters_path = Path(args.clusters) if args.clusters else plan.clusters_path or DEFAULT_CLUSTERS
+    clusters = load_clusters(clusters_path, run_date=run_date)
+    state_dir = _state_dir(args, plan.name).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(run_id=plan.name, state_dir=state_dir)
+    backends = {name: make_backend(name, prof, ctx) for name, prof in clusters.clusters.items()}
+    store = StateStore.open(args.db or str(state_dir / "state.db"))
+    try:
+        coord = Coordinator(plan, backends, store, run_id=plan.name, poll_interval=args.poll)
+        summary = coord.run()
+    finally:
+        store.close()
+    print(json.dumps(describe(summary), sort_keys=True))
+    return 0 if summary.ok else 1
+
+
+def status_command(args: argparse.Namespace) -> int:
+    """``lakeshift status``: live view, or one snapshot with ``--once``/``--json``."""
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from lakeshift.coordinator.dashboard import render, snapshot
+
+    store = _open_store(args, _plan_name(args.plan) if args.plan else None, must_exist=True)
+    if args.json:
+        snap = snapshot(store)
+        data = asdict(snap)
+        data["tables"] = [{**asdict(t), "state": t.state.value} for t in snap.tables]
+        data["failures"] = [t.name for t in snap.failures]
+        print(json.dumps(data, default=str, sort_keys=True))
+        return 0
+    console = Console(width=160 if not sys.stdout.isatty() else None)
+    if args.once:
+        console.print(render(snapshot(store)))
+        return 0
+    with Live(render(snapshot(store)), console=console, refresh_per_second=1) as live:
+        while True:
+            time.sleep(args.interval)
+            snap = snapshot(store)
+            live.update(render(snap))
+            if snap.eta_seconds == 0.0:
+                return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """``lakeshift report --html FILE``."""
+    from lakeshift.coordinator.dashboard import render_html, snapshot
+
+    store = _open_store(args, _plan_name(args.plan) if args.plan else None, must_exist=True)
+    page = render_html(snapshot(store, audit_limit=None))
+    out = Path(args.html)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    """``lakeshift plan PLAN [--estimate]``."""
+    from lakeshift.coordinator.dashboard import human_bytes
+    from lakeshift.coordinator.estimate import estimate_transfer
+    from lakeshift.coordinator.plan import load_plan
+    from lakeshift.runtime import run_date_from_args
+
+    plan = load_plan(args.plan, run_date=run_date_from_args(args))
+    total = sum(t.size_bytes for t in plan.tables.values())
+    out: dict[str, object] = {
+        "plan": plan.name,
+        "tables": len(plan.tables),
+        "layers": plan.layers,
+        "bytes": total,
+    }
+    if args.estimate:
+        files = sum(max(1, int(t.values.get("files", "1"))) for t in plan.tables.values())
+        est = estimate_transfer(
+            total,
+            files,
+            bandwidth=_size_arg(args.bandwidth, "--bandwidth"),
+            change_rate=_size_arg(args.change_rate, "--change-rate"),
+            request_limit=args.request_limit,
+            latency=args.latency,
+            concurrency=args.concurrency,
+            part_size=_size_arg(args.part_size, "--part-size"),
+        )
+        out["estimate"] = {
+            "base_seconds": est.base_seconds,
+            "total_seconds": est.total_seconds if est.converges else None,
+            "binding": est.binding,
+            "converges": est.converges,
+            "change_ratio": est.change_ratio,
+            "requests": est.requests,
+            "summary": est.describe(),
+        }
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+        return 0
+    print(
+        f"plan {plan.name}: {len(plan.tables)} tables in {plan.layers} dependency layers, "
+        f"{human_bytes(total)}"
+    )
+    for name in plan.order:
+        t = plan.tables[name]
+        deps = f" after {', '.join(t.depends_on)}" if t.depends_on else ""
+        print(
+            f"  L{t.layer} {name}: {' -> '.join(s.kind for s in t.steps)} "
+            f"({human_bytes(t.size_bytes)}, priority {t.priority}){deps}"
+        )
+    if args.estimate:
+        print(f"estimate: {out['estimate']['summary']}")  # type: ignore[index]
+    return 0
+
+
+def control_command(args: argparse.Namespace) -> int:
+    """``pause``, ``resume``, ``stop``, ``rerun``: requests the running coordinator applies."""
+    store = _open_store(args, _plan_name(args.plan) if args.plan else None, must_exist=True)
+    known = set(store.tables())
+    unknown = [t for t in args.tables if t not in known]
+    if unknown:
+        raise UsageError(f"{args.action}: unknown table(s) {', '.join(unknown)}")
+    if args.action == "rerun" and not args.tables:
+        raise UsageError("rerun: name the tables to run again")
+    if args.action == "pause":
+        store.set_meta("paused", "1")
+    elif args.action == "resume" and not args.tables:
+        store.set_meta("paused", "0")
+        store.add_request("resume-all", None)
+    else:
+        for t in args.tables or [None]:
+            store.add_request(args.action, t)
+    print(f"{args.action}: recorded for {', '.join(args.tables) or 'the whole run'}")
+    return 0

@@ -1,0 +1,300 @@
+"""Seeing a run: the ``status`` terminal view and the static HTML ``report``.
+
+Both read only the state store: counts per state, per-table progress, throughput (bytes of
+DONE tables per second since the run started), ETA (remaining bytes at that rate; by table count
+when sizes are unknown), failures with their last error, and the audit log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import html
+import json
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from lakeshift.coordinator.estimate import format_duration
+from lakeshift.coordinator.fsm import State
+from lakeshift.coordinator.store import StateStore, TableRow
+
+#: Rough share of a table's work done when it is in each state (for the progress column).
+PROGRESS = {
+    State.PENDING: 0.0,
+    State.SUBMITTED: 0.05,
+    State.RUNNING: 0.3,
+    State.COPIED: 0.6,
+    State.SYNCING: 0.7,
+    State.VALIDATING: 0.85,
+    State.DONE: 1.0,
+    State.FAILED: 0.0,
+    State.STOPPED: 0.0,
+}
+STATE_COLOURS = {
+    "PENDING": "#9e9e9e",
+    "SUBMITTED": "#90caf9",
+    "RUNNING": "#42a5f5",
+    "COPIED": "#26a69a",
+    "SYNCING": "#7e57c2",
+    "VALIDATING": "#ffa726",
+    "DONE": "#66bb6a",
+    "FAILED": "#ef5350",
+    "STOPPED": "#795548",
+}
+
+
+@dataclass
+class Snapshot:
+    """Everything the views show, read in one go."""
+
+    run_id: str
+    now: float
+    started: float | None
+    paused: bool
+    tables: list[TableRow]
+    counts: dict[str, int]
+    done_bytes: int
+    total_bytes: int
+    throughput: float  # bytes per second (0 when unknown)
+    tables_per_hour: float
+    eta_seconds: float | None
+    failures: list[TableRow]
+    audit: list[tuple[Any, ...]] = field(default_factory=list)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def snapshot(store: StateStore, audit_limit: int | None = 50, now: float | None = None) -> Snapshot:
+    """Read a :class:`Snapshot` from the store."""
+    now = time.time() if now is None else now
+    rows = sorted(store.tables().values(), key=lambda r: r.name)
+    counts = Counter(r.state.value for r in rows)
+    started_text = store.get_meta("started")
+    started = float(started_text) if started_text else None
+    done = [r for r in rows if r.state is State.DONE]
+    done_bytes = sum(r.size_bytes for r in done)
+    total_bytes = sum(r.size_bytes for r in rows)
+    elapsed = (now - started) if started else 0.0
+    throughput = done_bytes / elapsed if elapsed > 0 else 0.0
+    per_hour = len(done) / elapsed * 3600 if elapsed > 0 else 0.0
+    open_rows = [r for r in rows if r.state not in (State.DONE, State.FAILED, State.STOPPED)]
+    eta: float | None = None
+    if not open_rows:
+        eta = 0.0
+    elif throughput > 0 and total_bytes > 0:
+        eta = sum(r.size_bytes for r in open_rows) / throughput
+    elif per_hour > 0:
+        eta = len(open_rows) / per_hour * 3600
+    metrics: dict[str, dict[str, Any]] = {}
+    for job in store.jobs():
+        m = metrics.setdefault(job.table_name, {"jobs": 0, "seconds": 0.0})
+        m["jobs"] += 1
+        if job.finished_at and job.submitted_at:
+            m["seconds"] += job.finished_at - job.submitted_at
+        if job.metrics:
+            with contextlib.suppress(ValueError):
+                m[job.kind] = json.loads(job.metrics)
+    return Snapshot(
+        run_id=store.get_meta("run_id") or "?",
+        now=now,
+        started=started,
+        paused=store.get_meta("paused", "0") == "1",
+        tables=rows,
+        counts=dict(counts),
+        done_bytes=done_bytes,
+        total_bytes=total_bytes,
+        throughput=throughput,
+        tables_per_hour=per_hour,
+        eta_seconds=eta,
+        failures=[
+            r
+            for r in rows
+            if r.state is State.FAILED
+            or (r.last_error and r.attempt > 0 and r.state is not State.DONE)
+        ],
+        audit=store.audit(limit=audit_limit),
+        metrics=metrics,
+    )
+
+
+def human_bytes(n: float) -> str:
+    """``1.5 GiB``-style size.
+
+    Example:
+        >>> human_bytes(1536)
+        '1.5 KiB'
+    """
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+def _when(ts: float | None) -> str:
+    if not ts:
+        return ""
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _first_line(text: str | None, width: int = 120) -> str:
+    line = next((ln for ln in (text or "").splitlines() if ln.strip()), "")
+    return line[:width]
+
+
+# ---- terminal ------------------------------------------------------------------------------
+def render(snap: Snapshot, max_rows: int = 40) -> Any:
+    """A rich renderable of the snapshot."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    total = len(snap.tables)
+    done = snap.counts.get("DONE", 0)
+    eta = format_duration(snap.eta_seconds) if snap.eta_seconds is not None else "unknown"
+    head = Text(
+        f"run {snap.run_id}{' (PAUSED)' if snap.paused else ''}: {done}/{total} tables DONE"
+        f" | {human_bytes(snap.done_bytes)} of {human_bytes(snap.total_bytes)}"
+        f" | {human_bytes(snap.throughput)}/s, {snap.tables_per_hour:.1f} tables/h"
+        f" | ETA {eta}",
+        style="bold",
+    )
+    counts = Table(title="tables per state", show_edge=False)
+    for s in State:
+        counts.add_column(s.value, justify="right")
+    counts.add_row(*(str(snap.counts.get(s.value, 0)) for s in State))
+    per_table = Table(title="tables", show_edge=False)
+    for col in ("table", "state", "progress", "step", "attempt", "cluster", "size", "updated"):
+        per_table.add_column(col)
+    order = {
+        State.RUNNING: 0,
+        State.SUBMITTED: 0,
+        State.SYNCING: 0,
+        State.VALIDATING: 0,
+        State.FAILED: 1,
+        State.COPIED: 2,
+        State.PENDING: 3,
+        State.STOPPED: 4,
+        State.DONE: 5,
+    }
+    shown = sorted(snap.tables, key=lambda r: (order[r.state], r.name))[:max_rows]
+    for r in shown:
+        frac = PROGRESS[r.state]
+        bar = "#" * int(frac * 10) + "." * (10 - int(frac * 10))
+        per_table.add_row(
+            r.name,
+            r.state.value,
+            f"{bar} {frac:4.0%}",
+            str(r.step),
+            str(r.attempt),
+            r.cluster or "",
+            human_bytes(r.size_bytes),
+            _when(r.updated),
+        )
+    parts: list[Any] = [head, counts, per_table]
+    if len(snap.tables) > max_rows:
+        parts.append(Text(f"… {len(snap.tables) - max_rows} more tables"))
+    if snap.failures:
+        fails = Table(title="failures", show_edge=False)
+        fails.add_column("table")
+        fails.add_column("state")
+        fails.add_column("attempt")
+        fails.add_column("last error")
+        for r in snap.failures[:20]:
+            fails.add_row(r.name, r.state.value, str(r.attempt), _first_line(r.last_error))
+        parts.append(fails)
+    return Group(*parts)
+
+
+# ---- HTML ----------------------------------------------------------------------------------
+def _svg_bar(counts: dict[str, int]) -> str:
+    total = sum(counts.values()) or 1
+    x = 0.0
+    rects = []
+    for s in State:
+        n = counts.get(s.value, 0)
+        if not n:
+            continue
+        w = 600 * n / total
+        rects.append(
+            f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="28" fill="{STATE_COLOURS[s.value]}">'
+            f"<title>{s.value}: {n}</title></rect>"
+        )
+        x += w
+    legend = " ".join(
+        f'<span class="sw" style="background:{STATE_COLOURS[s.value]}"></span>{s.value} '
+        f"{counts.get(s.value, 0)}"
+        for s in State
+    )
+    return f'<svg width="600" height="28" role="img">{"".join(rects)}</svg><p>{legend}</p>'
+
+
+def _svg_progress(audit: list[tuple[Any, ...]], total: int) -> str:
+    points = [(float(a[1]), a[4]) for a in audit if a[4] in ("DONE",) or a[3] == "DONE"]
+    if not audit or total == 0:
+        return "<p>no progress yet</p>"
+    t0 = float(audit[0][1])
+    t1 = max(float(audit[-1][1]), t0 + 1e-6)
+    done = 0
+    coords = [(0.0, 0)]
+    for at, to in points:
+        done += 1 if to == "DONE" else -1
+        coords.append((at - t0, done))
+    coords.append((t1 - t0, done))
+    w, h = 600, 160
+    pts = " ".join(f"{w * x / (t1 - t0):.1f},{h - h * y / total:.1f}" for x, y in coords)
+    return (
+        f'<svg width="{w}" height="{h + 20}" role="img"><rect width="{w}" height="{h}" '
+        f'fill="#fafafa" stroke="#ccc"/><polyline points="{pts}" fill="none" stroke="#2e7d32" '
+        f'stroke-width="2"/><text x="4" y="{h + 15}" font-size="11">0s</text>'
+        f'<text x="{w - 80}" y="{h + 15}" font-size="11">{format_duration(t1 - t0)}</text>'
+        f'<text x="4" y="12" font-size="11">{total} tables</text></svg>'
+    )
+
+
+def render_html(snap: Snapshot) -> str:
+    """A self-contained HTML dashboard page (inline CSS and SVG, no scripts, no external files)."""
+    e = html.escape
+    rows = []
+    for r in snap.tables:
+        m = snap.metrics.get(r.name, {})
+        extra = {k: v for k, v in m.items() if k not in ("jobs", "seconds")}
+        rows.append(
+            f"<tr><td>{e(r.name)}</td><td class='s-{r.state.value}'>{r.state.value}</td>"
+            f"<td>{r.step}</td><td>{r.attempt}</td><td>{e(r.cluster or '')}</td>"
+            f"<td>{human_bytes(r.size_bytes)}</td><td>{m.get('jobs', 0)}</td>"
+            f"<td>{m.get('seconds', 0.0):.1f}</td><td>{_when(r.started)}</td>"
+            f"<td>{_when(r.finished)}</td><td><code>{e(json.dumps(extra)[:300])}</code></td>"
+            f"<td>{e(_first_line(r.last_error))}</td></tr>"
+        )
+    audit_rows = "".join(
+        f"<tr><td>{a[0]}</td><td>{_when(a[1])}</td><td>{e(str(a[2]))}</td><td>{e(str(a[3]))}</td>"
+        f"<td>{e(str(a[4]))}</td><td>{e(str(a[5]))}</td><td>{e(str(a[6] or ''))}</td>"
+        f"<td>{e(str(a[7] or ''))}</td></tr>"
+        for a in snap.audit
+    )
+    eta = format_duration(snap.eta_seconds) if snap.eta_seconds is not None else "unknown"
+    styles = "".join(f".s-{k}{{color:{v};font-weight:bold}}" for k, v in STATE_COLOURS.items())
+    done = snap.counts.get("DONE", 0)
+    rate = 0.0 if math.isnan(snap.throughput) else snap.throughput
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>lakeshift run {e(snap.run_id)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
+table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;padding:3px 6px}}
+th{{background:#f0f0f0}}.sw{{display:inline-block;width:10px;height:10px;margin:0 3px 0 10px}}
+{styles}</style></head><body>
+<h1>lakeshift run {e(snap.run_id)}{" (paused)" if snap.paused else ""}</h1>
+<p>Generated {_when(snap.now)} UTC. {done}/{len(snap.tables)} tables DONE,
+{human_bytes(snap.done_bytes)} of {human_bytes(snap.total_bytes)};
+throughput {human_bytes(rate)}/s ({snap.tables_per_hour:.1f} tables/h); ETA {eta}.</p>
+<h2>State distribution</h2>{_svg_bar(snap.counts)}
+<h2>Progress over time</h2>{_svg_progress(snap.audit, len(snap.tables))}
+<h2>Tables</h2><table><tr><th>table</th><th>state</th><th>step</th><th>attempt</th>
+<th>cluster</th><th>size</th><th>jobs</th><th>job seconds</th><th>started</th><th>finished</th>
+<th>metrics</th><th>last error</th></tr>{"".join(rows)}</table>
+<h2>Audit log</h2><table><tr><th>#</th><th>when (UTC)</th><th>table</th><th>from</th><th>to</th>
+<th>why</th><th>cluster</th><th>application</th></tr>{audit_rows}</table>
+</body></html>
+"""

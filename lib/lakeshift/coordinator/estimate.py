@@ -1,0 +1,193 @@
+"""The planner: expected transfer time, what limits it, and whether it converges at all.
+
+Pure functions; no I/O. The model:
+
+* bandwidth time ``T_bw = bytes / bandwidth``;
+* request time ``T_req = requests / request_limit`` — object stores cap requests per second per
+  prefix; each file costs ``requests_per_file`` (list/head/complete) plus ``requests_per_part``
+  per part of ``part_size`` (read + write);
+* latency time ``T_lat = requests · latency / concurrency`` — small files are bound by round trips;
+* ``T0 = max(T_bw, T_req, T_lat)``; the largest term is the binding limit; the effective rate is
+  ``e = bytes / T0``.
+
+While the copy runs the source keeps changing at ``change_rate``; those changes must be copied
+too, during which more accumulate: ``T = T0 · (1 + r + r^2 + …) = T0 / (1 - r)`` with
+``r = change_rate / e``. When ``r ≥ 1`` the series diverges: the copy never catches up.
+
+Example:
+    >>> est = estimate_transfer(100 * 2**30, 1, bandwidth=100 * 2**20, change_rate=25 * 2**20)
+    >>> round(est.base_seconds), round(est.total_seconds, 2), est.binding
+    (1024, 1365.33, 'bandwidth')
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TransferEstimate:
+    """The planner's answer.
+
+    Attributes:
+        bytes: bytes to move.
+        files: files to move.
+        requests: object-store requests needed.
+        bandwidth_seconds: time if only bandwidth limited.
+        request_seconds: time if only the request rate limited.
+        latency_seconds: time if only round-trip latency limited.
+        base_seconds: ``T0``, the time for a frozen source.
+        binding: ``bandwidth``, ``requests`` or ``latency``.
+        effective_rate: bytes per second actually achieved.
+        change_ratio: ``r = change_rate / effective_rate``.
+        converges: whether the copy catches up with the changes.
+        total_seconds: ``T0 / (1 - r)``, ``inf`` when it does not converge.
+    """
+
+    bytes: int
+    files: int
+    requests: int
+    bandwidth_seconds: float
+    request_seconds: float
+    latency_seconds: float
+    base_seconds: float
+    binding: str
+    effective_rate: float
+    change_ratio: float
+    converges: bool
+    total_seconds: float
+
+    def describe(self) -> str:
+        """One line for people."""
+        if not self.converges:
+            return (
+                f"does not converge: changes arrive at {self.change_ratio:.2f}x the effective rate "
+                f"({self.binding}-bound); the copy never catches up"
+            )
+        return (
+            f"{format_duration(self.total_seconds)} ({format_duration(self.base_seconds)} for a "
+            f"frozen source, x{1 / (1 - self.change_ratio):.2f} for changes), {self.binding}-bound"
+        )
+
+
+def requests_needed(
+    files: int, parts: int, requests_per_file: float = 2.0, requests_per_part: float = 2.0
+) -> int:
+    """Object-store requests for ``files`` files split into ``parts`` parts in total.
+
+    Example:
+        >>> requests_needed(10, 30)
+        80
+    """
+    return math.ceil(files * requests_per_file + parts * requests_per_part)
+
+
+def parts_for(total_bytes: int, files: int, part_size: int) -> int:
+    """Parts when each of ``files`` equal files is split into ``part_size`` chunks (≥ 1 each).
+
+    Example:
+        >>> parts_for(10 * 2**20, 2, 2 * 2**20)
+        6
+    """
+    if files <= 0:
+        return 0
+    per_file = total_bytes / files
+    return files * max(1, math.ceil(per_file / part_size))
+
+
+def converging_total(base_seconds: float, change_ratio: float) -> float:
+    """``T0 / (1 - r)``, the sum of the catch-up series; ``inf`` when ``r ≥ 1``.
+
+    Example:
+        >>> converging_total(100.0, 0.5)
+        200.0
+        >>> converging_total(100.0, 1.0)
+        inf
+    """
+    if change_ratio >= 1:
+        return math.inf
+    return base_seconds / (1 - change_ratio)
+
+
+def estimate_transfer(
+    total_bytes: int,
+    files: int,
+    *,
+    bandwidth: float,
+    change_rate: float = 0.0,
+    request_limit: float | None = None,
+    latency: float = 0.0,
+    concurrency: int = 1,
+    part_size: int = 128 * 2**20,
+    requests_per_file: float = 2.0,
+    requests_per_part: float = 2.0,
+) -> TransferEstimate:
+    """Estimate a transfer (see the module docstring for the model).
+
+    Args:
+        total_bytes: bytes to move.
+        files: number of files (or objects).
+        bandwidth: bytes per second available.
+        change_rate: bytes per second the source changes while being copied.
+        request_limit: object-store requests per second allowed (``None``: unlimited).
+        latency: seconds per request round trip.
+        concurrency: requests in flight at once.
+        part_size: bytes per part of a multipart transfer.
+        requests_per_file: fixed requests per file.
+        requests_per_part: requests per part.
+
+    Raises:
+        ValueError: non-positive bandwidth or concurrency, negative sizes.
+    """
+    if bandwidth <= 0 or concurrency <= 0 or part_size <= 0:
+        raise ValueError("bandwidth, concurrency and part_size must be positive")
+    if total_bytes < 0 or files < 0 or change_rate < 0 or latency < 0:
+        raise ValueError("sizes, counts, change rate and latency must not be negative")
+    parts = parts_for(total_bytes, files, part_size)
+    reqs = requests_needed(files, parts, requests_per_file, requests_per_part)
+    t_bw = total_bytes / bandwidth
+    t_req = reqs / request_limit if request_limit else 0.0
+    t_lat = reqs * latency / concurrency
+    terms = {"bandwidth": t_bw, "requests": t_req, "latency": t_lat}
+    binding = max(terms, key=lambda k: terms[k])
+    base = terms[binding]
+    rate = total_bytes / base if base > 0 else bandwidth
+    ratio = change_rate / rate if rate > 0 else math.inf
+    total = converging_total(base, ratio)
+    return TransferEstimate(
+        bytes=total_bytes,
+        files=files,
+        requests=reqs,
+        bandwidth_seconds=t_bw,
+        request_seconds=t_req,
+        latency_seconds=t_lat,
+        base_seconds=base,
+        binding=binding,
+        effective_rate=rate,
+        change_ratio=ratio,
+        converges=math.isfinite(total),
+        total_seconds=total,
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """``3h 25m``-style duration; ``never`` for infinity.
+
+    Example:
+        >>> format_duration(3725)
+        '1h 2m 5s'
+    """
+    if not math.isfinite(seconds):
+        return "never"
+    s = round(seconds)
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    parts = [
+        f"{d}d" if d else "",
+        f"{h}h" if h else "",
+        f"{m}m" if m else "",
+        f"{s}s" if s or not (d or h or m) else "",
+    ]
+    return " ".join(p for p in parts if p)

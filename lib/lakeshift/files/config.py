@@ -1,0 +1,82 @@
+"""Settings of one ``lakeshift files`` run (CLI flags map one-to-one to these fields)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from lakeshift.config.base import StrictModel
+
+Checksum = Literal["crc32c", "md5", "sha256"]
+Verify = Literal["readback", "stream"]
+
+STATE_DIR = "_lakeshift_files"
+
+
+class FilesConfig(StrictModel):
+    """One file-copy run.
+
+    Attributes:
+        src: source folder (local path, ``hdfs://…``, ``s3://bucket/prefix``…).
+        dst: target folder.
+        state: folder of the manifest and run journals (default ``<dst>/_lakeshift_files``).
+        checksum: streaming checksum algorithm.
+        verify: ``readback`` re-reads the staged target and compares its checksum with the
+            source stream's; ``stream`` trusts the checksum of the written stream and checks sizes.
+        update: skip files whose target already has the same size and checksum.
+        delete: remove target files that are absent from the source.
+        dry_run: plan and report only; nothing is written.
+        preserve: copy modification times where the target store allows it (local paths).
+        include: glob patterns (on the relative path); when given, a file must match one.
+        exclude: glob patterns of files to leave out silently.
+        blacklist: glob patterns of live folders: matching files are skipped and reported.
+        bandwidth_mb: job-wide cap in MiB/s shared by all concurrent tasks (``None``: no cap).
+        task_bytes: target bytes per task (small files are grouped up to this).
+        task_files: most files per task.
+        big_file: files of at least this size get a task of their own.
+        threads: copy threads inside one task.
+        retries: how often a file is copied again after it changed while being copied or after
+            a store error (timeouts, throttling).
+        chunk_bytes: read/write buffer size.
+        local: run tasks in a thread pool in this process instead of on Spark.
+        workers: concurrent tasks in local mode (default: CPU count).
+        s3_endpoint: S3 endpoint URL (default: ``$AWS_ENDPOINT_URL_S3`` / ``$AWS_ENDPOINT_URL``).
+        s3_region: S3 region (default: ``$AWS_REGION`` / ``$AWS_DEFAULT_REGION`` / us-east-1).
+        json_path: where to write the JSON summary.
+        progress: show progress (rich when a TTY, else a log line every few seconds).
+    """
+
+    src: str
+    dst: str
+    state: str | None = None
+    checksum: Checksum = "crc32c"
+    verify: Verify = "readback"
+    update: bool = False
+    delete: bool = False
+    dry_run: bool = False
+    preserve: bool = False
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    blacklist: list[str] = Field(default_factory=list)
+    bandwidth_mb: float | None = Field(default=None, gt=0)
+    task_bytes: int = Field(default=256 << 20, ge=1)
+    task_files: int = Field(default=2000, ge=1)
+    big_file: int = Field(default=64 << 20, ge=1)
+    threads: int = Field(default=4, ge=1, le=64)
+    retries: int = Field(default=2, ge=0)
+    chunk_bytes: int = Field(default=8 << 20, ge=4096)
+    local: bool = False
+    workers: int | None = Field(default=None, ge=1)
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    json_path: str | None = None
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _distinct(self) -> FilesConfig:
+        src = self.src.rstrip("/")
+        dst = self.dst.rstrip("/")
+        if src == dst or dst.startswith(src + "/"):
+            raise ValueError(f"dst must not be inside src (src {self.src!r}, dst {self.dst!r})")
+        return self

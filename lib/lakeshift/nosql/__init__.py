@@ -1,0 +1,1 @@
+"""MongoDB → SQL: profiler, mapping, exact BSON type mapping, flatten/normalise, quarantine."""

@@ -1,0 +1,1 @@
+"""Every write lives here."""

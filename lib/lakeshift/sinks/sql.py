@@ -1,0 +1,719 @@
+"""Relational targets for normalised documents: PostgreSQL, MySQL/MariaDB, SQLite.
+
+DDL comes from :class:`SqlTable` descriptions (primary keys, foreign keys from child to parent,
+every identifier quoted). Loads run on the executors over Arrow batches (``mapInArrow``), one
+database transaction per Spark partition:
+
+* PostgreSQL: binary ``COPY`` through ``adbc-driver-postgresql`` bulk ingest (Arrow → COPY
+  binary in C++, no Python per row);
+* MySQL/MariaDB: ``executemany`` of PyMySQL, which sends multi-row ``INSERT … VALUES (…), (…)``
+  statements (chunks of ``batch_rows`` rows);
+* SQLite (embedded, for demos): ``executemany`` in one transaction (``BEGIN IMMEDIATE``).
+
+Retry safety: the first statement of each partition's transaction inserts its ledger row
+``(run_id, label, part)`` into ``lakeshift_load_ledger``; the rows follow in the same
+transaction, then one ledger row per table with the count the database reported
+(``label|inserted:<table>``), and everything commits together. A retried or speculative task
+that reaches a committed partition hits the ledger's primary key, writes nothing and reports the
+committed counts; two attempts running at once serialise on the ledger row's lock (the second
+waits, then finds the key taken). So a partition's rows are in the tables exactly once,
+whatever Spark retries. Partition numbers must be stable across attempts: callers load from
+persisted DataFrames.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from lakeshift.errors import SinkError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame
+
+log = logging.getLogger(__name__)
+
+LEDGER = "lakeshift_load_ledger"
+DialectName = Literal["postgres", "mysql", "sqlite"]
+Mode = Literal["create", "replace", "append"]
+LOAD_RESULT_SCHEMA = "part INT, name STRING, rows LONG, fresh BOOLEAN"
+
+
+@dataclass(frozen=True)
+class SqlColumn:
+    """A column: logical type (see :mod:`lakeshift.nosql.bsontypes`) and limits."""
+
+    name: str
+    type: str
+    max_length: int | None = None
+    scale: int | None = None
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class SqlTable:
+    """A table to create and load."""
+
+    name: str
+    columns: tuple[SqlColumn, ...]
+    primary_key: tuple[str, ...] = ()
+    parent: str | None = None
+    parent_key: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+
+    def column(self, name: str) -> SqlColumn:
+        """The column called ``name``."""
+        return next(c for c in self.columns if c.name == name)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Rows in the table for this run, and how many partitions were loaded now vs before."""
+
+    table: str
+    rows: int
+    partitions: int
+    skipped_partitions: int
+    seconds: float = 0.0
+
+
+# ------------------------------------------------------------------------------------------------
+# dialects
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Quoting and type names of one SQL dialect."""
+
+    name: DialectName
+
+    def quote(self, ident: str) -> str:
+        """Quote an identifier (doubling the quote character inside)."""
+        if self.name == "mysql":
+            return "`" + ident.replace("`", "``") + "`"
+        return '"' + ident.replace('"', '""') + '"'
+
+    def column_type(self, col: SqlColumn) -> str:
+        """The SQL type of a column."""
+        t = col.type
+        if self.name == "sqlite":
+            return {
+                "int": "INTEGER",
+                "long": "INTEGER",
+                "boolean": "INTEGER",
+                "double": "REAL",
+                "binary": "BLOB",
+            }.get(t, "TEXT")
+        pg = self.name == "postgres"
+        if t == "objectid":
+            return "CHAR(24)"
+        if t == "uuid":
+            return "CHAR(36)"
+        if t == "string":
+            if col.max_length is not None and (pg or col.max_length <= 16383):
+                return f"VARCHAR({col.max_length})"
+            return "TEXT" if pg else "LONGTEXT"
+        if t == "json":
+            if col.max_length is not None:
+                return f"VARCHAR({col.max_length})"
+            # MariaDB's JSON is LONGTEXT plus a JSON_VALID check that rejects nesting deeper
+            # than 32 levels; plain LONGTEXT keeps any document (the text is valid JSON anyway)
+            return "JSONB" if pg else "LONGTEXT"
+        simple = {
+            "int": "INTEGER" if pg else "INT",
+            "long": "BIGINT",
+            "double": "DOUBLE PRECISION" if pg else "DOUBLE",
+            "boolean": "BOOLEAN",
+            "timestamp": "TIMESTAMP(3) WITHOUT TIME ZONE" if pg else "DATETIME(3)",
+            "binary": "BYTEA" if pg else "LONGBLOB",
+        }
+        if t == "decimal":
+            return f"NUMERIC(34, {col.scale or 0})" if pg else f"DECIMAL(34, {col.scale or 0})"
+        if t not in simple:
+            raise SinkError(f"column {col.name}: unknown logical type {t!r}")
+        return simple[t]
+
+    def create_table(self, table: SqlTable, if_not_exists: bool = False) -> str:
+        """``CREATE TABLE`` with primary and foreign keys."""
+        q = self.quote
+        parts = [
+            f"{q(c.name)} {self.column_type(c)}{'' if c.nullable else ' NOT NULL'}"
+            for c in table.columns
+        ]
+        if table.primary_key:
+            parts.append(f"PRIMARY KEY ({', '.join(q(k) for k in table.primary_key)})")
+        if table.parent and table.parent_key:
+            parts.append(
+                f"FOREIGN KEY ({', '.join(q(k) for k in table.parent_key)}) REFERENCES "
+                f"{q(table.parent)} ({', '.join(q(k) for k in table.references)})"
+            )
+        exists = "IF NOT EXISTS " if if_not_exists else ""
+        tail = (
+            " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+            if self.name == "mysql"
+            else ""
+        )
+        return f"CREATE TABLE {exists}{q(table.name)} (\n  " + ",\n  ".join(parts) + f"\n){tail}"
+
+    def ledger_ddl(self) -> str:
+        """The load ledger table."""
+        return self.create_table(
+            SqlTable(
+                LEDGER,
+                (
+                    SqlColumn("run_id", "string", max_length=64, nullable=False),
+                    SqlColumn("table_name", "string", max_length=255, nullable=False),
+                    SqlColumn("part", "int", nullable=False),
+                    SqlColumn("rows", "long"),
+                ),
+                primary_key=("run_id", "table_name", "part"),
+            ),
+            if_not_exists=True,
+        )
+
+    def placeholder(self, i: int) -> str:
+        """Parameter marker number ``i`` (from 1)."""
+        return {"postgres": f"${i}", "mysql": "%s", "sqlite": "?"}[self.name]
+
+
+QUARANTINE_COLUMNS = (
+    SqlColumn("run_id", "string", max_length=64, nullable=False),
+    SqlColumn("collection", "string", max_length=255, nullable=False),
+    SqlColumn("doc_id", "string"),
+    SqlColumn("field_path", "string"),
+    SqlColumn("raw_value", "string"),
+    SqlColumn("reason", "string"),
+    SqlColumn("document", "string"),
+)
+
+
+def quarantine_table(name: str = "lakeshift_quarantine") -> SqlTable:
+    """The quarantine table (append-only, one row per failing value, keyed by run)."""
+    return SqlTable(name, QUARANTINE_COLUMNS)
+
+
+# ------------------------------------------------------------------------------------------------
+# connections
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the database (picklable: shipped to executors, never logged)."""
+
+    dialect: DialectName
+    url: str
+    schema: str | None = None
+
+    def describe(self) -> str:
+        """Secret-free description."""
+        if self.dialect == "sqlite":
+            return f"sqlite:{self.url}"
+        p = urllib.parse.urlsplit(self.url)
+        return f"{self.dialect}://{p.hostname}:{p.port}{p.path}"
+
+    def connect(self) -> Any:
+        """A DB-API connection with autocommit off."""
+        if self.dialect == "postgres":
+            import adbc_driver_postgresql.dbapi as pg
+
+            conn = pg.connect(self.url)
+            if self.schema:
+                cur = conn.cursor()
+                cur.execute(f"SET search_path TO {Dialect('postgres').quote(self.schema)}")
+                cur.close()
+            return conn
+        if self.dialect == "mysql":
+            import pymysql
+
+            p = urllib.parse.urlsplit(self.url)
+            return pymysql.connect(
+                host=p.hostname or "127.0.0.1",
+                port=p.port or 3306,
+                user=urllib.parse.unquote(p.username or ""),
+                password=urllib.parse.unquote(p.password or ""),
+                database=self.schema or p.path.lstrip("/") or None,
+                charset="utf8mb4",
+                autocommit=False,
+                max_allowed_packet=64 << 20,
+            )
+        from pathlib import Path
+
+        if self.url != ":memory:":
+            Path(self.url).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.url, timeout=120, isolation_level=None)
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+
+def error_line(exc: BaseException) -> str:
+    """The most telling line of a (possibly Python-worker) exception: its last ``…Error: …``."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "Error:" in ln or "ERROR:" in ln]
+    return (errors[-1] if errors else (lines[0] if lines else type(exc).__name__))[:500]
+
+
+def _is_duplicate(exc: Exception) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(s in text for s in ("integrity", "duplicate", "unique", "23505", "1062"))
+
+
+# ------------------------------------------------------------------------------------------------
+# executor-side loaders
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    """One table fed from a column of a *wide* frame (a ``list<struct>`` column, see nosql).
+
+    Attributes:
+        column: the wide frame's column holding this table's rows per input row.
+        table: the target table; the struct fields are its columns after ``constants``.
+        constants: leading columns with a fixed value (e.g. run id and collection).
+    """
+
+    column: str
+    table: SqlTable
+    constants: tuple[tuple[str, str], ...] = ()
+
+
+Splitter = Callable[["pa.RecordBatch"], list[tuple[int, "pa.RecordBatch"]]]
+Counter = Callable[["pa.RecordBatch"], dict[str, int]]
+
+
+def _to_rows(batch: pa.RecordBatch, dialect: DialectName) -> list[tuple[Any, ...]]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = []
+    for col in batch.columns:
+        if pa.types.is_timestamp(col.type):
+            naive = col.cast(pa.timestamp("us"))
+            if dialect == "sqlite":
+                cols.append(pc.strftime(naive, format="%Y-%m-%dT%H:%M:%S").to_pylist())
+                continue
+            cols.append(naive.to_pylist())
+        elif pa.types.is_decimal(col.type) and dialect == "sqlite":
+            cols.append(col.cast(pa.string()).to_pylist())
+        else:
+            cols.append(col.to_pylist())
+    return list(zip(*cols, strict=True))
+
+
+def _jsonb_ready(batch: pa.RecordBatch, jsonb: set[str]) -> pa.RecordBatch:
+    """Prefix jsonb columns with the version byte (1) that jsonb's binary COPY format needs."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not jsonb.intersection(batch.schema.names):
+        return batch
+    arrays = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        arr = column
+        if name in jsonb:
+            arr = pc.binary_join_element_wise(
+                pa.scalar(b"\x01"), arr.cast(pa.binary()), pa.scalar(b"")
+            )
+        arrays.append(arr)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+class _Writer:
+    """Writes Arrow batches into one open transaction of one dialect."""
+
+    def __init__(self, conn_info: Connection, cur: Any, batch_rows: int) -> None:
+        self.conn_info = conn_info
+        self.cur = cur
+        self.batch_rows = batch_rows
+        self.dialect = Dialect(conn_info.dialect)
+        self._inserts: dict[str, str] = {}
+
+    def write(self, table: SqlTable, batch: pa.RecordBatch) -> int:
+        """Append ``batch`` (columns named as the table's); returns the rows the database took."""
+        if self.conn_info.dialect == "postgres":
+            jsonb = {c.name for c in table.columns if c.type == "json" and c.max_length is None}
+            n = self.cur.adbc_ingest(
+                table.name,
+                _jsonb_ready(batch, jsonb),
+                mode="append",
+                db_schema_name=self.conn_info.schema,
+            )
+            return int(n) if n is not None and n >= 0 else batch.num_rows
+        sql = self._inserts.get(table.name)
+        if sql is None:
+            q, ph = self.dialect.quote, self.dialect.placeholder
+            names = batch.schema.names
+            sql = (
+                f"INSERT INTO {q(table.name)} ({', '.join(q(n) for n in names)}) VALUES "
+                f"({', '.join(ph(i + 1) for i in range(len(names)))})"
+            )
+            self._inserts[table.name] = sql
+        rows = _to_rows(batch, self.conn_info.dialect)
+        done = 0
+        for start in range(0, len(rows), self.batch_rows):
+            chunk = rows[start : start + self.batch_rows]
+            self.cur.executemany(sql, chunk)
+            count = self.cur.rowcount
+            done += count if count is not None and count >= 0 else len(chunk)
+        return done
+
+
+RESULT_TYPES = ("part", "name", "rows", "fresh")
+
+
+def partition_loader(
+    conn_info: Connection,
+    run_id: str,
+    label: str,
+    tables: list[SqlTable],
+    split: Splitter,
+    *,
+    count: Counter | None = None,
+    batch_rows: int = 10_000,
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The ``mapInArrow`` loader: one ledger-guarded transaction per Spark partition.
+
+    ``split(batch)`` yields ``(table index, rows)`` pairs in load order (parents first);
+    ``count(batch)`` adds counters (e.g. documents) to the per-partition result. The function
+    emits rows ``part, name, rows, fresh``: ``inserted:<table>`` (rows the database reported),
+    ``sent:<table>`` (rows handed to it) and each counter; ``fresh`` is false for a partition an
+    earlier attempt already committed (its numbers then come from the ledger).
+    """
+    dialect = Dialect(conn_info.dialect)
+    q, ph = dialect.quote, dialect.placeholder
+    cols = f"{q('run_id')}, {q('table_name')}, {q('part')}, {q('rows')}"
+    claim = f"INSERT INTO {q(LEDGER)} ({cols}) VALUES ({ph(1)}, {ph(2)}, {ph(3)}, NULL)"
+    detail = f"INSERT INTO {q(LEDGER)} ({cols}) VALUES ({ph(1)}, {ph(2)}, {ph(3)}, {ph(4)})"
+    lookup = (
+        f"SELECT {q('table_name')}, {q('rows')} FROM {q(LEDGER)} WHERE {q('run_id')} = {ph(1)} "
+        f"AND {q('part')} = {ph(2)} AND {q('table_name')} LIKE {ph(3)}"
+    )
+    prefix = label + "|"
+
+    def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        part = ctx.partitionId() if ctx is not None else 0
+        schema = pa.schema(
+            [
+                ("part", pa.int32()),
+                ("name", pa.string()),
+                ("rows", pa.int64()),
+                ("fresh", pa.bool_()),
+            ]
+        )
+
+        def result(totals: dict[str, int], fresh: bool) -> pa.RecordBatch:
+            names = sorted(totals)
+            return pa.RecordBatch.from_pydict(
+                {
+                    "part": [part] * len(names),
+                    "name": names,
+                    "rows": [totals[n] for n in names],
+                    "fresh": [fresh] * len(names),
+                },
+                schema=schema,
+            )
+
+        conn = conn_info.connect()
+        try:
+            cur = conn.cursor()
+            if conn_info.dialect == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute(claim, (run_id, label, part))
+            except Exception as exc:
+                if not _is_duplicate(exc):
+                    raise
+                conn.rollback()
+                cur = conn.cursor()
+                like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                cur.execute(lookup, (run_id, part, like))
+                found = {
+                    str(n)[len(prefix) :]: int(r or 0)
+                    for n, r in cur.fetchall()
+                    if str(n).startswith(prefix)
+                }
+                conn.rollback()
+                for _ in batches:  # drain the input; nothing is written
+                    pass
+                yield result(found, False)
+                return
+            writer = _Writer(conn_info, cur, batch_rows)
+            totals: dict[str, int] = {}
+            for t in tables:
+                totals[f"inserted:{t.name}"] = 0
+                totals[f"sent:{t.name}"] = 0
+            for batch in batches:
+                for ti, rows in split(batch):
+                    if rows.num_rows:
+                        name = tables[ti].name
+                        totals[f"sent:{name}"] += rows.num_rows
+                        totals[f"inserted:{name}"] += writer.write(tables[ti], rows)
+                for key, value in (count(batch) if count else {}).items():
+                    totals[key] = totals.get(key, 0) + value
+            for key, value in totals.items():
+                cur.execute(detail, (run_id, prefix + key, part, value))
+            if conn_info.dialect == "sqlite":
+                cur.execute("COMMIT")
+            else:
+                conn.commit()
+            yield result(totals, True)
+        finally:
+            conn.close()
+
+    return fn
+
+
+def flat_splitter(batch: pa.RecordBatch) -> list[tuple[int, pa.RecordBatch]]:
+    """A frame whose columns are exactly one table's."""
+    return [(0, batch)]
+
+
+def wide_splitter(loads: list[TableLoad]) -> Splitter:
+    """Rows of each table from the ``list<struct>`` columns of a wide batch."""
+
+    def split(batch: pa.RecordBatch) -> list[tuple[int, pa.RecordBatch]]:
+        import pyarrow as pa
+
+        out = []
+        for i, load in enumerate(loads):
+            lists = batch.column(load.column)
+            structs = lists.flatten()
+            n = len(structs)
+            arrays = [pa.array([v] * n, pa.string()) for _, v in load.constants]
+            names = [k for k, _ in load.constants]
+            arrays += [structs.field(j) for j in range(structs.type.num_fields)]
+            names += [structs.type.field(j).name for j in range(structs.type.num_fields)]
+            out.append((i, pa.RecordBatch.from_arrays(arrays, names=names)))
+        return out
+
+    return split
+
+
+# ------------------------------------------------------------------------------------------------
+# driver side
+
+
+@dataclass
+class SqlSink:
+    """Creates tables and loads DataFrames into one relational database.
+
+    Example:
+        >>> sink = SqlSink(Connection("sqlite", "/tmp/demo.db"))  # doctest: +SKIP
+        >>> sink.prepare([table], mode="replace")  # doctest: +SKIP
+        >>> sink.load(df, table, run_id="r1").rows  # doctest: +SKIP
+    """
+
+    conn_info: Connection
+    batch_rows: int = 10_000
+    dialect: Dialect = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.dialect = Dialect(self.conn_info.dialect)
+
+    def describe(self) -> str:
+        """Secret-free description of the target."""
+        return self.conn_info.describe()
+
+    def _execute(self, statements: list[str]) -> None:
+        try:
+            conn = self.conn_info.connect()
+        except Exception as exc:
+            raise SinkError(
+                f"{self.describe()}: cannot connect: {type(exc).__name__}: {exc}"
+            ) from exc
+        try:
+            cur = conn.cursor()
+            for sql in statements:
+                log.debug("%s: %s", self.describe(), sql)
+                cur.execute(sql)
+            if self.conn_info.dialect != "sqlite":
+                conn.commit()
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SinkError(f"{self.describe()}: DDL failed: {first}") from exc
+        finally:
+            conn.close()
+
+    def existing_tables(self) -> set[str]:
+        """Names of the tables in the target schema/database."""
+        conn = self.conn_info.connect()
+        try:
+            cur = conn.cursor()
+            if self.conn_info.dialect == "postgres":
+                cur.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                    "coalesce($1, current_schema())",
+                    (self.conn_info.schema,),
+                )
+            elif self.conn_info.dialect == "mysql":
+                cur.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = DATABASE()"
+                )
+            else:
+                cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            found = {str(r[0]) for r in cur.fetchall()}
+            if self.conn_info.dialect != "sqlite":
+                conn.rollback()
+            return found
+        finally:
+            conn.close()
+
+    def ddl(self, tables: list[SqlTable], mode: Mode) -> list[str]:
+        """The statements :meth:`prepare` runs (parents listed before children)."""
+        q = self.dialect.quote
+        stmts = [self.dialect.ledger_ddl()]
+        if mode == "replace":
+            for t in reversed(tables):
+                stmts.append(f"DROP TABLE IF EXISTS {q(t.name)}")
+            names = ", ".join("'" + t.name.replace("'", "''") + "'" for t in tables)
+            stmts.append(f"DELETE FROM {q(LEDGER)} WHERE {q('table_name')} IN ({names})")
+        for t in tables:
+            stmts.append(self.dialect.create_table(t, if_not_exists=mode == "append"))
+        return stmts
+
+    def prepare(
+        self, tables: list[SqlTable], mode: Mode, keep: list[SqlTable] | None = None
+    ) -> None:
+        """Create ``tables`` per ``mode`` (and ``keep`` tables if missing, e.g. quarantine).
+
+        Raises:
+            SinkError: ``create`` and a table exists already, or any DDL fails.
+        """
+        if mode == "create":
+            clash = sorted(self.existing_tables() & {t.name for t in tables})
+            if clash:
+                raise SinkError(
+                    f"{self.describe()}: mode create: table(s) already exist: {', '.join(clash)}; "
+                    "use --replace or --append"
+                )
+        stmts = self.ddl(tables, mode)
+        for t in keep or []:
+            stmts.append(self.dialect.create_table(t, if_not_exists=True))
+        self._execute(stmts)
+
+    def _run(self, df: DataFrame, fn: Any, what: str) -> tuple[dict[str, int], int, int]:
+        from pyspark.sql import functions as F
+
+        try:
+            rows = (
+                df.mapInArrow(fn, LOAD_RESULT_SCHEMA)
+                .groupBy("name")
+                .agg(
+                    F.sum("rows").alias("rows"),
+                    F.count(F.lit(1)).alias("parts"),
+                    F.sum(F.when(F.col("fresh"), 0).otherwise(1)).alias("skipped"),
+                )
+                .collect()  # one row per table/counter name
+            )
+        except Exception as exc:
+            raise SinkError(f"{self.describe()}: loading {what} failed: {error_line(exc)}") from exc
+        totals = {str(r["name"]): int(r["rows"] or 0) for r in rows}
+        parts = max((int(r["parts"]) for r in rows), default=0)
+        skipped = max((int(r["skipped"] or 0) for r in rows), default=0)
+        return totals, parts, skipped
+
+    def load(
+        self, df: DataFrame, table: SqlTable, run_id: str, ledger_name: str | None = None
+    ) -> LoadResult:
+        """Load ``df`` (columns named as ``table``'s), one ledger-guarded transaction per partition.
+
+        ``rows`` of the result is what the database reported inserting (summed over partitions,
+        including partitions an earlier attempt of the same run already committed).
+
+        Raises:
+            SinkError: the Spark job failed.
+        """
+        import time
+
+        from pyspark.sql import functions as F
+
+        started = time.monotonic()
+        fn = partition_loader(
+            self.conn_info,
+            run_id,
+            ledger_name or table.name,
+            [table],
+            flat_splitter,
+            batch_rows=self.batch_rows,
+        )
+        frame = df.select(*[F.col(f"`{c.name}`") for c in table.columns])
+        totals, parts, skipped = self._run(frame, fn, table.name)
+        return LoadResult(
+            table.name,
+            totals.get(f"inserted:{table.name}", 0),
+            parts,
+            skipped,
+            round(time.monotonic() - started, 3),
+        )
+
+    def load_wide(
+        self,
+        wide: DataFrame,
+        loads: list[TableLoad],
+        run_id: str,
+        label: str,
+        count: Counter | None = None,
+    ) -> tuple[dict[str, int], int, int]:
+        """Load several tables from one wide frame in one pass, one transaction per partition.
+
+        Within each Arrow batch, tables are written in ``loads`` order (parents first), so
+        foreign keys hold at every statement. Returns ``(totals, partitions, skipped)`` where
+        ``totals`` has ``inserted:<table>``, ``sent:<table>`` and the ``count`` counters.
+
+        Raises:
+            SinkError: the Spark job failed.
+        """
+        fn = partition_loader(
+            self.conn_info,
+            run_id,
+            label,
+            [ld.table for ld in loads],
+            wide_splitter(loads),
+            count=count,
+            batch_rows=self.batch_rows,
+        )
+        return self._run(wide, fn, label)
+
+    def count_rows(self, table: str, where: str | None = None) -> int:
+        """``SELECT count(*)`` of a table (verification)."""
+        conn = self.conn_info.connect()
+        try:
+            cur = conn.cursor()
+            cur.execute(
+                f"SELECT count(*) FROM {self.dialect.quote(table)}"
+                + (f" WHERE {where}" if where else "")
+            )
+            row = cur.fetchone()
+            if self.conn_info.dialect != "sqlite":
+                conn.rollback()
+            return int(row[0])
+        finally:
+            conn.close()
+
+
+def connection_from_url(url: str, schema: str | None = None) -> Connection:
+    """``postgresql://…``, ``mysql://…``/``mariadb://…`` or ``sqlite:PATH`` → :class:`Connection`.
+
+    Raises:
+        SinkError: an unknown scheme.
+    """
+    scheme = url.split(":", 1)[0].lower()
+    if scheme in ("postgresql", "postgres"):
+        return Connection("postgres", "postgresql:" + url.split(":", 1)[1], schema)
+    if scheme in ("mysql", "mariadb"):
+        return Connection("mysql", "mysql:" + url.split(":", 1)[1], schema)
+    if scheme == "sqlite":
+        path = url.split(":", 1)[1]
+        return Connection("sqlite", path[2:] if path.startswith("//") else path, schema)
+    raise SinkError(
+        f"target url: expected postgresql://, mysql://, mariadb:// or sqlite:PATH, found {scheme}:"
+    )

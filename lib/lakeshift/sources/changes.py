@@ -1,0 +1,372 @@
+"""Change sources for live sync. Each returns a *change frame* (see ``lakeshift.sync.columns``).
+
+* Delta Change Data Feed: ``readChangeFeed`` from a start version (preimage rows ignored);
+  version = (commit version, 0 for deletes / 1 for inserts and postimages, so a delete and an
+  insert of one key in one commit end with the insert);
+* MongoDB change events: Extended JSON lines in the documented change-stream shape (files written
+  by the live recorder :func:`record_change_stream`, or recorded elsewhere), parsed with
+  ``mapInArrow``; version = (cluster time, resume token hex);
+* an update-time (or monotonically increasing) column for JDBC/lake sources without a change
+  feed, with deletes found by key-set difference on request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lakeshift.errors import SourceError
+from lakeshift.sync.columns import DELETED, HIDDEN, ORD, TS, pad_ord, pad_ord_col
+from lakeshift.sync.mongo_events import (
+    RECORD_DDL,
+    arrow_lines_to_records,
+    event_to_json_line,
+    history_lost_advice,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+    from lakeshift.sources.base import Source
+
+log = logging.getLogger(__name__)
+
+CDF_META = ("_change_type", "_commit_version", "_commit_timestamp")
+
+
+# ---------------------------------------------------------------- Delta Change Data Feed
+
+
+def delta_latest_version(spark: SparkSession, path: str) -> int:
+    """The latest commit version of the Delta table at ``path``.
+
+    Raises:
+        SourceError: ``path`` is not a Delta table.
+    """
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        raise SourceError(f"{path}: expected a Delta table, found none")
+    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    return int(row["version"]) if row is not None else -1
+
+
+def delta_commit_time(spark: SparkSession, path: str, version: int) -> float | None:
+    """Epoch seconds of commit ``version`` (None if it is not in the history)."""
+    from delta.tables import DeltaTable
+
+    row = (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .where(f"version = {int(version)}")
+        .select("timestamp")
+        .first()
+    )
+    return float(row["timestamp"].timestamp()) if row is not None else None
+
+
+def cdf_to_changes(df: DataFrame, keys: Sequence[str]) -> DataFrame:
+    """Turn Delta CDF rows into a change frame (pure transform; batch or streaming).
+
+    ``update_preimage`` rows are dropped; deletes keep only their key columns.
+    """
+    from pyspark.sql import functions as F
+
+    missing = [c for c in ("_change_type", "_commit_version") if c not in df.columns]
+    if missing:
+        raise SourceError(f"change data feed: expected columns {missing}, found {df.columns}")
+    kind = F.col("_change_type")
+    is_delete = kind == F.lit("delete")
+    data = [c for c in df.columns if c not in CDF_META and c not in HIDDEN]
+    return df.where(kind != F.lit("update_preimage")).select(
+        *[
+            F.col(f"`{c}`")
+            if c in keys
+            else F.when(is_delete, F.lit(None)).otherwise(F.col(f"`{c}`")).alias(c)
+            for c in data
+        ],
+        F.col("_commit_version").cast("bigint").alias(TS),
+        F.when(is_delete, F.lit(pad_ord(0))).otherwise(F.lit(pad_ord(1))).alias(ORD),
+        is_delete.alias(DELETED),
+    )
+
+
+def read_delta_changes(
+    spark: SparkSession, path: str, keys: Sequence[str], start: int, end: int
+) -> DataFrame:
+    """The change frame of commits ``start..end`` (inclusive) of a CDF-enabled Delta table.
+
+    Raises:
+        SourceError: the change feed cannot be read (not enabled, versions vacuumed).
+    """
+    from pyspark.errors import AnalysisException
+
+    try:
+        df = (
+            spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", int(start))
+            .option("endingVersion", int(end))
+            .load(path)
+        )
+    except AnalysisException as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise SourceError(
+            f"{path}: cannot read the change data feed for versions {start}..{end} "
+            f"(is delta.enableChangeDataFeed on since the start point?): {first}"
+        ) from exc
+    return cdf_to_changes(df, keys)
+
+
+def stream_delta_changes(
+    spark: SparkSession,
+    path: str,
+    keys: Sequence[str],
+    start: int | str,
+    max_files_per_trigger: int | None = None,
+) -> DataFrame:
+    """A streaming change frame of the table's change feed from version ``start`` (or "latest")."""
+    reader = (
+        spark.readStream.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", str(start))
+    )
+    if max_files_per_trigger:
+        reader = reader.option("maxFilesPerTrigger", int(max_files_per_trigger))
+    return cdf_to_changes(reader.load(path), keys)
+
+
+# ---------------------------------------------------------------- MongoDB change events
+
+
+def mongo_records_to_changes(records: DataFrame, schema: StructType, key: str = "_id") -> DataFrame:
+    """Change records (``RECORD_DDL``) → change frame with ``schema``'s columns (pure transform).
+
+    Documents are parsed with ``from_json`` against ``schema``; the key column is the document
+    ``_id`` as text (ObjectId hex). Deletes carry only the key.
+    """
+    from pyspark.sql import functions as F
+
+    doc = F.from_json(F.col("_doc"), schema, {"mode": "PERMISSIVE"})
+    cols: list[Column] = []
+    for field in schema.fields:
+        if field.name in HIDDEN:
+            continue
+        if field.name == key:
+            cols.append(F.col("_key").cast(field.dataType).alias(key))
+        else:
+            cols.append(doc.getField(field.name).alias(field.name))
+    return records.select(*cols, F.col(TS), F.col(ORD), F.col(DELETED))
+
+
+def _parse_lines(lines: DataFrame, schema: StructType, key: str, after_ts: int | None) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    records = lines.mapInArrow(arrow_lines_to_records, RECORD_DDL)
+    if after_ts is not None:
+        records = records.where(F.col(TS) > F.lit(int(after_ts)))
+    return mongo_records_to_changes(records, schema, key)
+
+
+def read_mongo_event_files(
+    spark: SparkSession,
+    files: Sequence[str],
+    schema: StructType,
+    key: str = "_id",
+    after_ts: int | None = None,
+) -> DataFrame:
+    """The change frame of Extended JSON change-event files (one event per line).
+
+    Args:
+        spark: the session.
+        files: event files (any Hadoop filesystem path).
+        schema: the target's data columns (documents are parsed against it).
+        key: the key column (the document ``_id``).
+        after_ts: skip events at or before this packed cluster time (the bulk copy has them).
+    """
+    if not files:
+        raise SourceError("change events: expected at least one event file, found none")
+    return _parse_lines(spark.read.text(list(files)), schema, key, after_ts)
+
+
+def stream_mongo_event_dir(
+    spark: SparkSession,
+    directory: str,
+    schema: StructType,
+    key: str = "_id",
+    after_ts: int | None = None,
+) -> DataFrame:
+    """A streaming change frame of new ``*.jsonl`` event files appearing in ``directory``."""
+    lines = spark.readStream.format("text").option("pathGlobFilter", "*.jsonl").load(directory)
+    return _parse_lines(lines, schema, key, after_ts)
+
+
+def list_event_files(directory: str, after: str | None = None) -> list[str]:
+    """Event files (``*.jsonl``, sorted by name) in a local ``directory`` named after ``after``."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise SourceError(f"{directory}: expected a folder of change-event files, found none")
+    names = sorted(p.name for p in folder.glob("*.jsonl") if p.is_file())
+    return [str(folder / n) for n in names if after is None or n > after]
+
+
+def _mongo_collection(uri: str, database: str, collection: str) -> Any:
+    from pymongo import MongoClient
+
+    client: Any = MongoClient(uri, tz_aware=True)
+    return client, client[database][collection]
+
+
+def mongo_start_point(uri: str, database: str, collection: str) -> dict[str, Any]:
+    """The current resume token (and cluster time) of a collection's change stream.
+
+    Raises:
+        SourceError: the server has no change streams (not a replica set, or FerretDB).
+    """
+    from bson import json_util
+    from pymongo.errors import PyMongoError
+
+    client, coll = _mongo_collection(uri, database, collection)
+    try:
+        with coll.watch(full_document="updateLookup", max_await_time_ms=100) as stream:
+            stream.try_next()
+            token = stream.resume_token
+        hello = client.admin.command("hello")
+    except PyMongoError as exc:
+        raise SourceError(
+            f"mongodb {database}.{collection}: cannot open a change stream (a replica set or "
+            f"sharded cluster is required): {str(exc).splitlines()[0]}"
+        ) from exc
+    finally:
+        client.close()
+    cluster = hello.get("$clusterTime", {}).get("clusterTime")
+    return {
+        "resume_token": json_util.dumps(token) if token is not None else None,
+        "cluster_time": ((cluster.time << 32) | cluster.inc) if cluster is not None else None,
+    }
+
+
+def record_change_stream(
+    uri: str,
+    database: str,
+    collection: str,
+    out_path: str,
+    *,
+    resume_token: str | None = None,
+    start_at: int | None = None,
+    max_events: int = 100_000,
+    max_wait_s: float = 5.0,
+) -> tuple[int, str | None]:
+    """Read up to ``max_events`` change events into ``out_path`` (Extended JSON lines).
+
+    The driver reads the stream (there is no other way); the file is then applied by the same
+    Spark code as recorded replays. Returns ``(events, resume token after the last one)``; the
+    caller stores the token only after the batch is applied.
+
+    Raises:
+        ChangeStreamHistoryLostError: the resume point fell off the oplog (code 286).
+        SourceError: any other change-stream failure.
+    """
+    from bson import Timestamp, json_util
+    from pymongo.errors import PyMongoError
+
+    client, coll = _mongo_collection(uri, database, collection)
+    kwargs: dict[str, Any] = {"full_document": "updateLookup", "max_await_time_ms": 500}
+    if resume_token:
+        kwargs["start_after"] = json_util.loads(resume_token)
+    elif start_at is not None:
+        kwargs["start_at_operation_time"] = Timestamp(start_at >> 32, start_at & 0xFFFFFFFF)
+    where = f"mongodb {database}.{collection}"
+    tmp = f"{out_path}.tmp"
+    count = 0
+    token: Mapping[str, Any] | None = None
+    deadline = time.monotonic() + max_wait_s
+    try:
+        with coll.watch(**kwargs) as stream, open(tmp, "w", encoding="utf-8") as fh:
+            while count < max_events and time.monotonic() < deadline:
+                event = stream.try_next()
+                token = stream.resume_token
+                if event is None:
+                    continue
+                fh.write(event_to_json_line(event) + "\n")
+                count += 1
+    except PyMongoError as exc:
+        mapped = history_lost_advice(exc, where)
+        if mapped is not None:
+            raise mapped from exc
+        raise SourceError(f"{where}: change stream failed: {str(exc).splitlines()[0]}") from exc
+    finally:
+        client.close()
+    os.replace(tmp, out_path)
+    return count, (json_util.dumps(token) if token is not None else resume_token)
+
+
+# ---------------------------------------------------------------- update-time column
+
+
+def version_expr(col: Column, type_name: str) -> Column:
+    """A watermark column as a comparable ``bigint``: microseconds for timestamps/dates."""
+    from pyspark.sql import functions as F
+
+    if type_name.startswith("timestamp"):
+        return F.unix_micros(col.cast("timestamp"))
+    if type_name == "date":
+        return F.unix_micros(col.cast("timestamp"))
+    return col.cast("bigint")
+
+
+def watermark_high(spark: SparkSession, source: Source, column: str) -> int | None:
+    """The current maximum of the watermark column as ``bigint`` (None for an empty source)."""
+    from pyspark.sql import functions as F
+
+    df = source.read(spark)
+    type_name = df.schema[column].dataType.simpleString()
+    row = df.agg(F.max(version_expr(F.col(f"`{column}`"), type_name)).alias("m")).first()
+    return None if row is None or row["m"] is None else int(row["m"])
+
+
+def read_watermark_changes(
+    spark: SparkSession, source: Source, column: str, low: int | None, high: int
+) -> DataFrame:
+    """Rows whose watermark lies in ``(low, high]`` as upsert events.
+
+    Rows changed with a watermark at or below an already applied ``high`` are missed by design
+    (the column must only grow); deletes need :func:`key_set_deletes`.
+    """
+    from pyspark.sql import functions as F
+
+    df = source.read(spark)
+    type_name = df.schema[column].dataType.simpleString()
+    ver = version_expr(F.col(f"`{column}`"), type_name)
+    cond = ver <= F.lit(int(high))
+    if low is not None:
+        cond = cond & (ver > F.lit(int(low)))
+    return df.where(cond).select(
+        *[F.col(f"`{c}`") for c in df.columns if c not in HIDDEN],
+        ver.alias(TS),
+        pad_ord_col(F.lit(0)).alias(ORD),
+        F.lit(False).alias(DELETED),
+    )
+
+
+def key_set_deletes(
+    source_keys: DataFrame, target_keys: DataFrame, keys: Sequence[str], ts: int
+) -> DataFrame:
+    """Delete events for keys live in the target but gone from the source (pure transform).
+
+    The deletes get version ``(ts, 1)``: newer than any row at the same watermark.
+    """
+    from pyspark.sql import functions as F
+
+    gone = target_keys.select(*keys).join(source_keys.select(*keys), list(keys), "left_anti")
+    return gone.select(
+        *[F.col(f"`{k}`") for k in keys],
+        F.lit(int(ts)).cast("bigint").alias(TS),
+        F.lit(pad_ord(1)).alias(ORD),
+        F.lit(True).alias(DELETED),
+    )

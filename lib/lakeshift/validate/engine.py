@@ -1,0 +1,644 @@
+"""normalise → fingerprint → buckets → diff → tolerance: the comparison of two DataFrames.
+
+Flow (see ``docs/validate.md``):
+
+1. both sides are mapped (renames, casts, filters, NFC) and rewritten into canonical columns by
+   :mod:`lakeshift.validate.normalise`;
+2. every row gets two seeded 64-bit hashes (``xxhash64`` over the per-column NULL/missing state
+   mask and the canonical columns, passed as separate arguments) and a bucket: a hash of the
+   canonical key (or of the row for keyless tables) modulo the bucket count;
+3. one scan per side aggregates per bucket: ``count`` and the sums of the 32-bit halves of both
+   hashes (each half < 2**32, so a sum over fewer than 2**31 rows cannot overflow a 64-bit
+   integer). Sums are order-independent, count duplicates and never cancel (unlike XOR);
+4. buckets whose fingerprints differ are the only ones read again: a broadcast semi-join to the
+   mismatched bucket ids, a per-key reduction, then a full outer join on the canonical key;
+5. each differing key is classified (missing in target, extra in target, duplicate key, value
+   mismatch) and value mismatches are decided per column with the tolerances. The result is a
+   DataFrame of every difference, computed on the cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import reduce
+from typing import TYPE_CHECKING, Any
+
+from lakeshift.errors import UsageError
+from lakeshift.validate.normalise import (
+    STATE_MISSING,
+    STATE_NULL,
+    STATE_PRESENT,
+    ColumnPlan,
+    canonical,
+    canonical_type,
+    display,
+    nfc_normalise,
+    plan_columns,
+    type_family,
+)
+from lakeshift.validate.options import ValidateOptions
+from lakeshift.validate.result import AggregateCheck, ValidationResult
+from lakeshift.validate.schema import compare_schemas
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+SEED2 = 0x5BD1E995  # second hash: xxhash64 seeded by hashing this literal first
+SEED_BUCKET = 0x2545F491
+LOW32 = 0xFFFFFFFF
+DEFAULT_BUCKETS = 16384
+MISSING_TEXT = "<missing column>"
+_MASK_COLS_PER_LONG = 31  # 2 bits per column (null, missing) in a signed 64-bit long
+
+
+@dataclass
+class Prepared:
+    """One side rewritten into internal columns.
+
+    ``k{j}`` canonical keys, ``dk{j}`` key display text, ``c{i}``/``s{i}``/``d{i}`` canonical
+    value, state (0 present, 1 NULL, 2 missing column) and display text of value column ``i``,
+    ``p{i}`` partition values, ``h1``/``h2`` row hashes, ``b`` bucket.
+    """
+
+    df: DataFrame
+    keys: list[ColumnPlan]
+    values: list[ColumnPlan]
+
+
+def apply_mapping(df: DataFrame, options: ValidateOptions, side: str) -> DataFrame:
+    """Renames (left only), casts, filters and NFC normalisation of one side.
+
+    Raises:
+        UsageError: a renamed column or a filter refers to a column that does not exist.
+    """
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
+    if side == "left" and options.rename:
+        unknown = sorted(set(options.rename) - set(df.columns))
+        if unknown:
+            raise UsageError(f"rename: columns {unknown} not found on the left side {df.columns}")
+        df = df.withColumnsRenamed(options.rename)
+    try:
+        casts = {c: F.col(c).cast(t) for c, t in options.casts.items() if c in df.columns}
+        if casts:
+            df = df.withColumns(casts)
+        side_filter = options.left_filter if side == "left" else options.right_filter
+        for expr in (options.filter, side_filter):
+            if expr:
+                df = df.filter(F.expr(expr))
+        df.schema  # noqa: B018  (analyse now so a bad filter or cast fails here)
+    except AnalysisException as exc:
+        first = str(exc).splitlines()[0]
+        raise UsageError(f"{side} side: bad filter or cast: {first}") from exc
+    nfc = [
+        f.name
+        for f in df.schema.fields
+        if type_family(f.dataType) == "string" and options.rule(f.name).nfc
+    ]
+    return nfc_normalise(df, nfc) if nfc else df
+
+
+def _side_type(plan: ColumnPlan, side: str) -> Any:
+    return plan.left_type if side == "left" else plan.right_type
+
+
+def _is_char(plan: ColumnPlan, side: str) -> bool:
+    return plan.left_char if side == "left" else plan.right_char
+
+
+def _mask(states: Sequence[Column]) -> list[Column]:
+    """Pack per-column states into longs, 2 bits each (bit 0 NULL, bit 1 missing)."""
+    from pyspark.sql import functions as F
+
+    out = []
+    for start in range(0, len(states), _MASK_COLS_PER_LONG):
+        chunk = states[start : start + _MASK_COLS_PER_LONG]
+        terms = [s.cast("long") * F.lit(1 << (2 * i)) for i, s in enumerate(chunk)]
+        out.append(reduce(lambda a, b: a + b, terms))
+    return out
+
+
+def prepare(
+    df: DataFrame,
+    side: str,
+    plans: list[ColumnPlan],
+    options: ValidateOptions,
+    buckets: int,
+) -> Prepared:
+    """Canonical columns, row hashes and bucket of one side (lazy)."""
+    from pyspark.sql import functions as F
+
+    by_name = {p.name: p for p in plans}
+    key_plans = [by_name[k] for k in options.keys]
+    value_plans = [p for p in plans if p.name not in options.keys]
+    cols: list[Column] = []
+    key_states: list[Column] = []
+    for j, plan in enumerate(key_plans):
+        dtype = _side_type(plan, side)
+        src = F.col(f"`{plan.name}`")
+        cols.append(canonical(src, dtype, plan, options, _is_char(plan, side)).alias(f"k{j}"))
+        cols.append(src.alias(f"dk{j}"))
+        cols.append(
+            F.when(src.isNull(), F.lit(STATE_NULL)).otherwise(STATE_PRESENT).alias(f"ks{j}")
+        )
+        key_states.append(F.col(f"ks{j}"))
+    states: list[Column] = []
+    for i, plan in enumerate(value_plans):
+        dtype = _side_type(plan, side)
+        if dtype is None:
+            cols.append(F.lit(None).cast(canonical_type(plan)).alias(f"c{i}"))
+            state = F.lit(STATE_MISSING)
+            cols.append(F.lit(MISSING_TEXT).alias(f"d{i}"))
+        else:
+            src = F.col(f"`{plan.name}`")
+            cols.append(canonical(src, dtype, plan, options, _is_char(plan, side)).alias(f"c{i}"))
+            state = F.when(src.isNull(), F.lit(STATE_NULL)).otherwise(STATE_PRESENT)
+            cols.append(display(src, dtype).alias(f"d{i}"))
+        states.append(state)
+        cols.append(state.alias(f"s{i}"))
+    for i, name in enumerate(options.partition_by):
+        cols.append(F.col(f"`{name}`").cast("string").alias(f"p{i}"))
+    stage = df.select(*cols)
+    key_mask = [m.alias(f"km{n}") for n, m in enumerate(_mask(key_states))]
+    stage = stage.select("*", *key_mask) if key_mask else stage
+    masks = [F.col(f"km{n}") for n in range(len(key_mask))]
+    masks += _mask([F.col(f"s{i}") for i in range(len(value_plans))])
+    hash_args = [*masks]
+    hash_args += [F.col(f"k{j}") for j in range(len(key_plans))]
+    hash_args += [F.col(f"c{i}") for i in range(len(value_plans))]
+    if not hash_args:
+        hash_args = [F.lit(0)]
+    h1 = F.xxhash64(*hash_args)
+    h2 = F.xxhash64(F.lit(SEED2), *hash_args)
+    stage = stage.withColumns({"h1": h1, "h2": h2})
+    if key_plans:
+        bucket_hash = F.xxhash64(
+            F.lit(SEED_BUCKET),
+            *[F.col(f"km{n}") for n in range(len(key_mask))],
+            *[F.col(f"k{j}") for j in range(len(key_plans))],
+        )
+    else:
+        bucket_hash = F.col("h1")
+    stage = stage.withColumn("b", F.pmod(bucket_hash, F.lit(buckets)).cast("int"))
+    return Prepared(stage, key_plans, value_plans)
+
+
+def _fingerprint_aggs(prefix: str = "") -> list[Column]:
+    from pyspark.sql import functions as F
+
+    low = F.lit(LOW32)
+    return [
+        F.count(F.lit(1)).alias(f"{prefix}n"),
+        F.sum(F.shiftright("h1", 32)).alias(f"{prefix}f0"),
+        F.sum(F.col("h1").bitwiseAND(low)).alias(f"{prefix}f1"),
+        F.sum(F.shiftright("h2", 32)).alias(f"{prefix}f2"),
+        F.sum(F.col("h2").bitwiseAND(low)).alias(f"{prefix}f3"),
+    ]
+
+
+Fingerprint = tuple[int, int, int, int, int]
+
+
+def bucket_fingerprints(
+    left: Prepared, right: Prepared, partition_by: Sequence[str]
+) -> tuple[dict[tuple[Any, ...], Fingerprint], dict[tuple[Any, ...], Fingerprint]]:
+    """One scan per side, one job: ``(bucket, *partition values) -> (count, f0, f1, f2, f3)``."""
+    from pyspark.sql import functions as F
+
+    group = ["b", *[f"p{i}" for i in range(len(partition_by))]]
+    sides = [
+        prep.df.groupBy(*group).agg(*_fingerprint_aggs()).withColumn("side", F.lit(n))
+        for n, prep in enumerate((left, right))
+    ]
+    out: tuple[dict[tuple[Any, ...], Fingerprint], dict[tuple[Any, ...], Fingerprint]] = ({}, {})
+    for r in sides[0].unionByName(sides[1]).collect():
+        out[r["side"]][tuple(r[g] for g in group)] = (r["n"], r["f0"], r["f1"], r["f2"], r["f3"])
+    return out
+
+
+def _fold(fps: Sequence[Fingerprint]) -> Fingerprint:
+    n = f0 = f1 = f2 = f3 = 0
+    for fp in fps:
+        n, f0, f1, f2, f3 = n + fp[0], f0 + fp[1], f1 + fp[2], f2 + fp[3], f3 + fp[4]
+    return n, f0, f1, f2, f3
+
+
+def fingerprint_hex(fp: Fingerprint) -> str:
+    """A printable table fingerprint: row count and the four half-sums (mod 2**64)."""
+    parts = [f"{(v & 0xFFFFFFFFFFFFFFFF):016x}" for v in fp[1:]]
+    return f"{fp[0]}:" + "".join(parts)
+
+
+def _tolerant_equal(plan: ColumnPlan, lc: Column, rc: Column) -> Column:
+    """True when two non-NULL canonical values match under ``plan``'s tolerances."""
+    from pyspark.sql import functions as F
+
+    exact = lc.eqNullSafe(rc)
+    rule = plan.rule
+    if plan.kind in ("long", "decimal", "double") and (rule.abs > 0 or rule.rel > 0):
+        ld, rd = lc.cast("double"), rc.cast("double")
+        return exact | (F.abs(ld - rd) <= F.lit(rule.abs) + F.lit(rule.rel) * F.abs(rd))
+    if plan.kind in ("ts", "date") and rule.skew_micros > 0:
+        unit = 1 if plan.kind == "ts" else 86_400_000_000
+        ld, rd = lc.cast("double") * unit, rc.cast("double") * unit
+        return exact | (F.abs(ld - rd) <= F.lit(float(rule.skew_micros)))
+    return exact
+
+
+def _per_key(prep: Prepared, ids: DataFrame, prefix: str) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    nk = len(prep.keys)
+    nv = len(prep.values)
+    value = F.struct(
+        *[F.col(f"{x}{i}") for i in range(nv) for x in ("c", "s", "d")],
+    )
+    keydisp = F.struct(*[F.col(f"dk{j}") for j in range(nk)])
+    narrowed = prep.df.join(F.broadcast(ids), "b", "left_semi")
+    grouped = narrowed.groupBy(*[f"k{j}" for j in range(nk)]).agg(
+        *_fingerprint_aggs(prefix),
+        F.first(value).alias(f"{prefix}v"),
+        F.first(keydisp).alias(f"{prefix}dk"),
+    )
+    return grouped.withColumnsRenamed({f"k{j}": f"{prefix}k{j}" for j in range(nk)})
+
+
+def _row_map(plans: list[ColumnPlan], struct_col: str) -> Column:
+    from pyspark.sql import functions as F
+
+    if not plans:
+        return F.create_map().cast("map<string,string>")
+    return F.map_from_arrays(
+        F.array(*[F.lit(p.name) for p in plans]),
+        F.array(*[F.col(f"{struct_col}.d{i}") for i in range(len(plans))]),
+    )
+
+
+def keyed_diff(spark: SparkSession, left: Prepared, right: Prepared, bad: list[int]) -> DataFrame:
+    """Every difference among the keys of the mismatched buckets ``bad`` (a lazy DataFrame)."""
+    from pyspark.sql import functions as F
+
+    ids = spark.createDataFrame([(b,) for b in bad], "b int")
+    lg = _per_key(left, ids, "l_")
+    rg = _per_key(right, ids, "r_")
+    nk = len(left.keys)
+    cond = reduce(
+        lambda a, b: a & b,
+        [F.col(f"l_k{j}").eqNullSafe(F.col(f"r_k{j}")) for j in range(nk)],
+    )
+    joined = lg.join(rg, cond, "full_outer")
+    ln = F.coalesce(F.col("l_n"), F.lit(0))
+    rn = F.coalesce(F.col("r_n"), F.lit(0))
+    same = (ln == rn) & reduce(
+        lambda a, b: a & b, [F.col(f"l_f{i}").eqNullSafe(F.col(f"r_f{i}")) for i in range(4)]
+    )
+    diffs: list[Column] = []
+    lvals: list[Column] = []
+    rvals: list[Column] = []
+    for i, plan in enumerate(left.values):
+        lc, rc = F.col(f"l_v.c{i}"), F.col(f"r_v.c{i}")
+        ls, rs = F.col(f"l_v.s{i}"), F.col(f"r_v.s{i}")
+        equal = (ls == rs) & ((ls != F.lit(STATE_PRESENT)) | _tolerant_equal(plan, lc, rc))
+        differs = ~equal
+        diffs.append(F.when(differs, F.lit(plan.name)))
+        lvals.append(F.when(differs, F.col(f"l_v.d{i}")))
+        rvals.append(F.when(differs, F.col(f"r_v.d{i}")))
+    if diffs:
+        differing = F.filter(F.array(*diffs), lambda x: x.isNotNull())
+        # map of the differing columns only: drop entries whose name is NULL
+        entries_l = F.filter(
+            F.arrays_zip(F.array(*diffs).alias("n"), F.array(*lvals).alias("v")),
+            lambda e: e.getField("n").isNotNull(),
+        )
+        entries_r = F.filter(
+            F.arrays_zip(F.array(*diffs).alias("n"), F.array(*rvals).alias("v")),
+            lambda e: e.getField("n").isNotNull(),
+        )
+        lmap_diff = F.map_from_entries(entries_l)
+        rmap_diff = F.map_from_entries(entries_r)
+    else:
+        differing = F.array().cast("array<string>")
+        lmap_diff = rmap_diff = F.create_map().cast("map<string,string>")
+    cls = (
+        F.when(F.col("l_n").isNull(), F.lit("extra_in_target"))
+        .when(F.col("r_n").isNull(), F.lit("missing_in_target"))
+        .when(same, F.lit(None))
+        .when((ln > 1) | (rn > 1), F.lit("duplicate_key"))
+        .when(F.size(differing) > 0, F.lit("value_mismatch"))
+    )
+    key_names = [p.name for p in left.keys]
+    key_json = F.when(
+        F.col("l_n").isNotNull(),
+        F.to_json(F.struct(*[F.col(f"l_dk.dk{j}").alias(n) for j, n in enumerate(key_names)])),
+    ).otherwise(
+        F.to_json(F.struct(*[F.col(f"r_dk.dk{j}").alias(n) for j, n in enumerate(key_names)]))
+    )
+    key_canon = F.struct(
+        *[F.coalesce(F.col(f"l_k{j}"), F.col(f"r_k{j}")).alias(n) for j, n in enumerate(key_names)]
+    )
+    lmap = (
+        F.when(F.col("r_n").isNull(), _row_map(left.values, "l_v"))
+        .when(F.col("l_n").isNull(), F.lit(None))
+        .otherwise(lmap_diff)
+    )
+    rmap = (
+        F.when(F.col("l_n").isNull(), _row_map(right.values, "r_v"))
+        .when(F.col("r_n").isNull(), F.lit(None))
+        .otherwise(rmap_diff)
+    )
+    out = joined.select(
+        key_json.alias("key"),
+        cls.alias("class"),
+        F.when(cls == "value_mismatch", differing)
+        .otherwise(F.array().cast("array<string>"))
+        .alias("columns"),
+        ln.cast("long").alias("left_count"),
+        rn.cast("long").alias("right_count"),
+        F.when(cls == "duplicate_key", F.lit(None)).otherwise(lmap).alias("left"),
+        F.when(cls == "duplicate_key", F.lit(None)).otherwise(rmap).alias("right"),
+        key_canon.alias("key_canonical"),
+    ).filter(F.col("class").isNotNull())
+    return out
+
+
+def keyless_diff(spark: SparkSession, left: Prepared, right: Prepared, bad: list[int]) -> DataFrame:
+    """Rows whose multiplicity differs between sides, among the mismatched buckets ``bad``."""
+    from pyspark.sql import functions as F
+
+    ids = spark.createDataFrame([(b,) for b in bad], "b int")
+    nv = len(left.values)
+
+    def grouped(prep: Prepared, prefix: str) -> DataFrame:
+        value = F.struct(*[F.col(f"d{i}") for i in range(nv)])
+        narrowed = prep.df.join(F.broadcast(ids), "b", "left_semi")
+        return narrowed.groupBy("h1", "h2").agg(
+            F.count(F.lit(1)).alias(f"{prefix}n"), F.first(value).alias(f"{prefix}v")
+        )
+
+    lg = grouped(left, "l_")
+    rg = grouped(right, "r_")
+    joined = lg.join(rg, ["h1", "h2"], "full_outer")
+    ln = F.coalesce(F.col("l_n"), F.lit(0))
+    rn = F.coalesce(F.col("r_n"), F.lit(0))
+    cls = F.when(ln > rn, F.lit("missing_in_target")).when(ln < rn, F.lit("extra_in_target"))
+    return joined.select(
+        F.lit(None).cast("string").alias("key"),
+        cls.alias("class"),
+        F.array().cast("array<string>").alias("columns"),
+        ln.cast("long").alias("left_count"),
+        rn.cast("long").alias("right_count"),
+        F.when(F.col("l_v").isNotNull(), _row_map(left.values, "l_v")).alias("left"),
+        F.when(F.col("r_v").isNotNull(), _row_map(right.values, "r_v")).alias("right"),
+        F.struct(F.col("h1"), F.col("h2")).alias("key_canonical"),
+    ).filter(F.col("class").isNotNull())
+
+
+def _empty_mismatches(spark: SparkSession, key_names: list[str]) -> DataFrame:
+    key_fields = ", ".join(f"`{n}` string" for n in key_names)
+    schema = (
+        "key string, class string, columns array<string>, left_count bigint, right_count bigint, "
+        "left map<string,string>, right map<string,string>, "
+        f"key_canonical struct<{key_fields or 'h1 bigint, h2 bigint'}>"
+    )
+    return spark.createDataFrame([], schema)
+
+
+def _aggregate_exprs(prep: Prepared) -> tuple[list[Column], list[tuple[str, str, str]]]:
+    from pyspark.sql import functions as F
+
+    exprs: list[Column] = [F.count(F.lit(1)).alias("a_rows")]
+    meta: list[tuple[str, str, str]] = [("*", "count", "a_rows")]
+    cols = [(p, f"k{j}") for j, p in enumerate(prep.keys)]
+    cols += [(p, f"c{i}") for i, p in enumerate(prep.values)]
+    for n, (plan, col) in enumerate(cols):
+        c = F.col(col)
+        alias = f"a{n}_"
+        exprs.append(F.count_if(c.isNull()).alias(alias + "nulls"))
+        meta.append((plan.name, "nulls", alias + "nulls"))
+        if plan.kind in ("long", "decimal"):
+            exprs.append(F.try_sum(c.cast(f"decimal(38,{plan.scale})")).alias(alias + "sum"))
+            meta.append((plan.name, "sum", alias + "sum"))
+        elif plan.kind == "double":
+            exprs.append(F.try_sum(F.when(~F.isnan(c), c)).alias(alias + "sum"))
+            meta.append((plan.name, "sum", alias + "sum"))
+        if plan.kind not in ("nested", "text", "binary"):
+            exprs.append(F.min(c).alias(alias + "min"))
+            exprs.append(F.max(c).alias(alias + "max"))
+            meta += [(plan.name, "min", alias + "min"), (plan.name, "max", alias + "max")]
+        exprs.append(F.approx_count_distinct(c).alias(alias + "distinct"))
+        meta.append((plan.name, "approx_distinct", alias + "distinct"))
+    return exprs, meta
+
+
+def aggregate_checks(
+    left: Prepared, right: Prepared, plans: list[ColumnPlan], options: ValidateOptions
+) -> list[AggregateCheck]:
+    """Count, sum, min, max, NULL count and approximate distinct count per column, one pass a side.
+
+    Only columns present on both sides are compared.
+    """
+    both = {p.name for p in plans if p.on_both}
+    lexprs, meta = _aggregate_exprs(left)
+    rexprs, _ = _aggregate_exprs(right)
+    lrow = left.df.agg(*lexprs).first()
+    rrow = right.df.agg(*rexprs).first()
+    by_name = {p.name: p for p in plans}
+    checks = []
+    for column, metric, alias in meta:
+        if column != "*" and column not in both:
+            continue
+        lv = lrow[alias] if lrow is not None else None
+        rv = rrow[alias] if rrow is not None else None
+        ok = lv == rv
+        if not ok and lv is not None and rv is not None:
+            rule = by_name[column].rule if column != "*" else None
+            if metric == "approx_distinct":
+                ok = abs(lv - rv) <= options.aggregate_rel * max(abs(rv), 1)
+            elif metric == "sum" and rule is not None:
+                rows = lrow["a_rows"] if lrow is not None else 0
+                slack = rule.abs * rows + max(rule.rel, 1e-9) * abs(float(rv))
+                ok = abs(float(lv) - float(rv)) <= slack
+            elif (
+                metric in ("min", "max")
+                and rule is not None
+                and rule.has_tolerance
+                and isinstance(lv, int | float)
+                and isinstance(rv, int | float)
+            ):
+                slack = rule.abs + rule.rel * abs(float(rv)) + rule.skew_micros
+                ok = abs(float(lv) - float(rv)) <= slack
+        checks.append(
+            AggregateCheck(
+                column,
+                metric,
+                None if lv is None else str(lv),
+                None if rv is None else str(rv),
+                bool(ok),
+            )
+        )
+    return checks
+
+
+def _summarise(
+    result: ValidationResult, diff: DataFrame, plans: list[ColumnPlan], options: ValidateOptions
+) -> None:
+    """Counts per class and per column in one pass over the (persisted) diff."""
+    from pyspark.sql import functions as F
+
+    exprs = [
+        F.count_if(F.col("class") == c).alias(c)
+        for c in ("missing_in_target", "extra_in_target", "duplicate_key", "value_mismatch")
+    ]
+    if options.keys:
+        rows = F.greatest(F.col("left_count"), F.col("right_count"), F.lit(1))
+    else:
+        rows = F.abs(F.col("left_count") - F.col("right_count"))
+    exprs.append(F.coalesce(F.sum(rows), F.lit(0)).alias("_rows"))
+    value_names = [p.name for p in plans if p.name not in options.keys]
+    for n, name in enumerate(value_names):
+        exprs.append(F.count_if(F.array_contains("columns", name)).alias(f"_c{n}"))
+    row = diff.agg(*exprs).first()
+    if row is None:
+        return
+    result.counts = {c: int(row[c]) for c in result.counts}
+    result.differing_rows = int(row["_rows"])
+    result.column_mismatches = {
+        name: int(row[f"_c{n}"]) for n, name in enumerate(value_names) if row[f"_c{n}"]
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "asDict"):
+        return {k: _plain(v) for k, v in value.asDict().items()}
+    return value
+
+
+def compare_dataframes(
+    spark: SparkSession,
+    left_df: DataFrame,
+    right_df: DataFrame,
+    options: ValidateOptions,
+    *,
+    table: str = "table",
+    left_name: str = "left",
+    right_name: str = "right",
+    run_id: str | None = None,
+) -> ValidationResult:
+    """Compare two DataFrames (the engine behind every entry point).
+
+    Raises:
+        UsageError: a key column is missing on a side, or a mapping is invalid.
+    """
+    from pyspark import StorageLevel
+
+    started = time.monotonic()
+    result = ValidationResult(
+        table=table,
+        left=left_name,
+        right=right_name,
+        keys=list(options.keys),
+        threshold=options.threshold,
+        run_id=run_id or uuid.uuid4().hex,
+    )
+    left = apply_mapping(left_df, options, "left")
+    right = apply_mapping(right_df, options, "right")
+    for side, df in (("left", left), ("right", right)):
+        missing = [k for k in options.keys if k not in df.columns]
+        if missing:
+            raise UsageError(f"key columns {missing} not found on the {side} side {df.columns}")
+        missing = [p for p in options.partition_by if p not in df.columns]
+        if missing:
+            raise UsageError(f"partition_by columns {missing} not found on the {side} side")
+    plans = plan_columns(left, right, options)
+    result.schema = compare_schemas(
+        plans, {f.name: f for f in left.schema.fields}, {f.name: f for f in right.schema.fields}
+    )
+    buckets = options.buckets or DEFAULT_BUCKETS
+    lp = prepare(left, "left", plans, options, buckets)
+    rp = prepare(right, "right", plans, options, buckets)
+
+    lfp, rfp = bucket_fingerprints(lp, rp, options.partition_by)
+    lb: dict[int, list[Fingerprint]] = {}
+    rb: dict[int, list[Fingerprint]] = {}
+    for group, fp in lfp.items():
+        lb.setdefault(group[0], []).append(fp)
+    for group, fp in rfp.items():
+        rb.setdefault(group[0], []).append(fp)
+    lbf = {b: _fold(v) for b, v in lb.items()}
+    rbf = {b: _fold(v) for b, v in rb.items()}
+    ltotal = _fold(list(lbf.values()))
+    rtotal = _fold(list(rbf.values()))
+    result.left_rows, result.right_rows = ltotal[0], rtotal[0]
+    result.left_fingerprint, result.right_fingerprint = (
+        fingerprint_hex(ltotal),
+        fingerprint_hex(rtotal),
+    )
+    bad = sorted(b for b in set(lbf) | set(rbf) if lbf.get(b) != rbf.get(b))
+    result.buckets = buckets
+    result.mismatched_buckets = len(bad)
+    if options.partition_by:
+        result.partitions = _partition_report(lfp, rfp, options.partition_by)
+
+    if bad:
+        diff = (keyed_diff if options.keys else keyless_diff)(spark, lp, rp, bad)
+        diff = diff.persist(StorageLevel.MEMORY_AND_DISK)
+        _summarise(result, diff, plans, options)
+        if options.samples:
+            result.samples = [
+                _plain(r.asDict(recursive=True))
+                for r in diff.drop("key_canonical").limit(options.samples).collect()
+            ]
+        result._mismatches = diff
+    else:
+        result._mismatches = _empty_mismatches(spark, list(options.keys))
+
+    run_aggs = options.aggregates == "on" or (options.aggregates == "auto" and not options.keys)
+    if run_aggs:
+        result.aggregates = aggregate_checks(lp, rp, plans, options)
+
+    result.deviation = result.differing_rows / max(result.left_rows, 1)
+    schema_ok = not any(s.severity == "error" for s in result.schema)
+    aggs_ok = all(a.passed for a in result.aggregates)
+    within = result.deviation <= options.threshold
+    if options.threshold == 0:
+        within = result.differing_rows == 0
+    result.passed = bool(within and schema_ok and aggs_ok)
+    result.seconds = round(time.monotonic() - started, 3)
+    log.info("validated %s: %s in %.1fs", table, result.verdict, result.seconds)
+    return result
+
+
+def _partition_report(
+    lfp: dict[tuple[Any, ...], Fingerprint],
+    rfp: dict[tuple[Any, ...], Fingerprint],
+    partition_by: Sequence[str],
+) -> list[dict[str, Any]]:
+    lp: dict[tuple[Any, ...], list[Fingerprint]] = {}
+    rp: dict[tuple[Any, ...], list[Fingerprint]] = {}
+    for group, fp in lfp.items():
+        lp.setdefault(group[1:], []).append(fp)
+    for group, fp in rfp.items():
+        rp.setdefault(group[1:], []).append(fp)
+    out = []
+    for part in sorted(set(lp) | set(rp), key=lambda t: tuple(str(v) for v in t)):
+        lf, rf = _fold(lp.get(part, [])), _fold(rp.get(part, []))
+        out.append(
+            {
+                "partition": dict(zip(partition_by, part, strict=True)),
+                "left_rows": lf[0],
+                "right_rows": rf[0],
+                "match": lf == rf,
+            }
+        )
+    return out

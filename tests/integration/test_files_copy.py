@@ -1,0 +1,284 @@
+"""lakeshift files end to end on real filesystems: local disk and moto's S3 server on loopback.
+
+Every check compares SHA-256 digests computed here with hashlib, independently of lakeshift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from lakeshift import cli
+from lakeshift.files import copier
+from lakeshift.files.config import FilesConfig
+from lakeshift.files.runner import run_files
+from tests.integration.files_tree import AWKWARD, EMPTY_DIRS, make_tree, sha_tree
+from tests.moto_server import moto_s3  # noqa: F401
+
+# PySpark starts Python workers with $PYSPARK_PYTHON: make them use this venv
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
+def _cfg(src: Path | str, dst: Path | str, **kw: object) -> FilesConfig:
+    base: dict[str, object] = {"src": str(src), "dst": str(dst), "local": True, "progress": False}
+    base.update(kw)
+    return FilesConfig(**base)  # type: ignore[arg-type]
+
+
+def _manifest(dst: Path) -> dict[str, dict[str, object]]:
+    versions = sorted((dst / "_lakeshift_files" / "manifest").glob("v-*.parquet"))
+    rows = pq.read_table(versions[-1]).to_pylist()
+    return {r["rel"]: r for r in rows}
+
+
+@pytest.fixture
+def hook() -> Iterator[None]:
+    yield
+    copier.set_test_hook(None)
+
+
+def test_local_copy_awkward_tree_verified_then_rerun_copies_nothing(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    expected = make_tree(src)
+
+    first = run_files(_cfg(src, dst, checksum="md5"))
+
+    assert sha_tree(dst) == expected
+    for d in EMPTY_DIRS:
+        assert (dst / d).is_dir()
+    assert (first.copied, first.failed, first.empty_dirs) == (len(AWKWARD), 0, len(EMPTY_DIRS))
+    assert first.copied_bytes == sum((src / r).stat().st_size for r in AWKWARD)
+    rows = _manifest(dst)
+    assert set(rows) == set(AWKWARD)
+    for rel, row in rows.items():
+        assert row["status"] == "verified"
+        assert row["checksum"] == hashlib.md5((src / rel).read_bytes()).hexdigest()
+    assert not (dst / ".lakeshift-tmp").exists()
+
+    second = run_files(_cfg(src, dst, checksum="md5"))
+    assert (second.copied, second.adopted, second.unchanged) == (0, 0, len(AWKWARD))
+    assert sha_tree(dst) == expected
+
+
+def test_rerun_copies_only_new_and_changed(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    make_tree(src)
+    run_files(_cfg(src, dst))
+    (src / "plain.txt").write_bytes(b"changed and longer than before" * 10)
+    (src / "brand new.txt").write_bytes(b"new")
+    touched = src / "a/b/c/d/e/nested.csv"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
+
+    again = run_files(_cfg(src, dst))
+
+    # touched: same bytes, new mtime -> checked and adopted, not rewritten
+    assert (again.copied, again.adopted, again.failed) == (2, 1, 0)
+    assert again.unchanged == len(AWKWARD) - 2
+    assert sha_tree(dst) == sha_tree(src)
+
+
+def test_update_skips_identical_targets(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    make_tree(src)
+    (dst / "with space").mkdir(parents=True)
+    (dst / "with space/file name.txt").write_bytes((src / "with space/file name.txt").read_bytes())
+    same_size = bytearray((src / "plain.txt").read_bytes())
+    same_size[0] ^= 0xFF
+    (dst / "plain.txt").write_bytes(bytes(same_size))
+
+    s = run_files(_cfg(src, dst, update=True))
+
+    assert (s.adopted, s.copied, s.failed) == (1, len(AWKWARD) - 1, 0)
+    assert sha_tree(dst) == sha_tree(src)
+
+
+def test_delete_dry_run_then_delete(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    make_tree(src)
+    run_files(_cfg(src, dst))
+    (dst / "stale").mkdir()
+    (dst / "stale/old.log").write_bytes(b"old")
+    (src / "plain.txt").unlink()
+
+    dry = run_files(_cfg(src, dst, delete=True, dry_run=True))
+    assert sorted(dry.deleted_files) == ["plain.txt", "stale/old.log"]
+    assert (dst / "stale/old.log").exists() and (dst / "plain.txt").exists()
+
+    real = run_files(_cfg(src, dst, delete=True))
+    assert real.deleted == 2
+    assert sha_tree(dst) == sha_tree(src)
+    assert "plain.txt" not in _manifest(dst)
+
+
+def test_dry_run_on_fresh_target_writes_nothing(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    make_tree(src)
+    s = run_files(_cfg(src, dst, dry_run=True, delete=True))
+    assert (s.planned_files, s.copied, s.deleted) == (len(AWKWARD), 0, 0)
+    assert "would copy 8 files" in s.report()
+    assert not dst.exists()
+
+
+def test_filters_blacklist_and_preserve(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for rel in ["keep/a.log", "keep/b.tmp", "keep/c.txt", "live/now.log"]:
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(rel.encode())
+    old = 1_600_000_000_123_456_789
+    os.utime(src / "keep/a.log", ns=(old, old))
+
+    s = run_files(
+        _cfg(
+            src,
+            dst,
+            include=["*.log", "*.tmp"],
+            exclude=["*.tmp"],
+            blacklist=["live"],
+            preserve=True,
+        )
+    )
+
+    assert sorted(sha_tree(dst)) == ["keep/a.log"]
+    assert (s.excluded, s.blacklisted, s.blacklisted_files) == (2, 1, ["live/now.log"])
+    assert (dst / "keep/a.log").stat().st_mtime_ns == old
+
+
+def test_file_changing_during_copy_is_detected_and_recopied(tmp_path: Path, hook: None) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    make_tree(src)
+    grows, always = src / "sizes/one_chunk.bin", src / "plain.txt"
+    fired: set[str] = set()
+    calls: list[int] = []
+
+    def change(rel: str, nbytes: int) -> None:
+        if rel == "sizes/one_chunk.bin" and rel not in fired:
+            fired.add(rel)  # append once, while the first chunk is in flight
+            with open(grows, "ab") as fh:
+                fh.write(b"appended during copy")
+        if rel == "plain.txt":  # changes on every attempt (every other chunk: reads end)
+            calls.append(nbytes)
+            if len(calls) % 2:
+                with open(always, "ab") as fh:
+                    fh.write(b"x")
+
+    copier.set_test_hook(change)
+    s = run_files(_cfg(src, dst, chunk_bytes=64 * 1024, retries=2))
+
+    assert sha_tree(dst)["sizes/one_chunk.bin"] == hashlib.sha256(grows.read_bytes()).hexdigest()
+    assert grows.read_bytes().endswith(b"appended during copy")
+    assert s.failed == 1
+    assert s.failed_files[0]["path"] == "plain.txt"
+    assert "changed during copy" in s.failed_files[0]["reason"]
+    assert not (dst / "plain.txt").exists()  # never silently wrong
+    assert _manifest(dst)["plain.txt"]["status"] == "failed"
+
+
+def test_file_deleted_during_copy_is_reported_vanished(tmp_path: Path, hook: None) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    expected = make_tree(src)
+    victim = "sizes/one_chunk.bin"
+
+    def remove(rel: str, nbytes: int) -> None:
+        if rel == victim:
+            (src / victim).unlink(missing_ok=True)
+
+    copier.set_test_hook(remove)
+    s = run_files(_cfg(src, dst, chunk_bytes=64 * 1024))
+
+    assert [(f["path"], f["reason"]) for f in s.failed_files] == [(victim, "vanished from source")]
+    expected.pop(victim)
+    assert sha_tree(dst) == expected
+
+
+def test_bandwidth_cap_is_honoured(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    for i in range(4):
+        (src / f"f{i}.bin").write_bytes(os.urandom(512 * 1024))
+    start = time.monotonic()
+    s = run_files(_cfg(src, dst, bandwidth_mb=2.0, workers=2))
+    elapsed = time.monotonic() - start
+    # 2 MiB at 2 MiB/s shared by 2 concurrent tasks (buckets start empty): >= 1 s
+    assert elapsed >= 0.95
+    assert s.copied == 4
+    assert sha_tree(dst) == sha_tree(src)
+
+
+def test_cli_exit_codes_and_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["lakeshift.files.command"])
+    src = tmp_path / "in" / "2026-03-01"
+    src.mkdir(parents=True)
+    (src / "x.txt").write_bytes(b"x")
+    out = tmp_path / "summary.json"
+    rc = cli.main(
+        [
+            "files",
+            str(tmp_path / "in/${ds}"),
+            str(tmp_path / "out"),
+            "--local",
+            "--run-date",
+            "2026-03-01",
+            "--json",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    import json
+
+    summary = json.loads(out.read_text())
+    assert (summary["copied"], summary["failed"]) == (1, 0)
+    assert (tmp_path / "out/x.txt").read_bytes() == b"x"
+    assert cli.main(["files", str(src), str(src / "sub"), "--local"]) == 2
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["files", str(src), str(tmp_path / "o2"), "--checksum", "crc64"])
+    assert exc.value.code == 2
+    assert cli.main(["files", str(tmp_path / "missing"), str(tmp_path / "o3"), "--local"]) == 2
+    assert "expected SRC to be an existing folder" in capsys.readouterr().err
+
+
+def test_local_to_s3_and_back(tmp_path: Path, moto_s3, monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    for key, value in moto_s3.env().items():
+        monkeypatch.setenv(key, value)
+    s3 = boto3.client("s3", **moto_s3.boto_kwargs())
+    s3.create_bucket(Bucket="lake")
+    src, back = tmp_path / "src", tmp_path / "back"
+    expected = make_tree(src)
+
+    # 64 KiB buffers: small files take the single-PUT path, the 300 KB file the staged copy
+    up = run_files(_cfg(src, "s3://lake/raw/files", threads=2, chunk_bytes=64 * 1024))
+    assert (up.copied, up.failed) == (len(AWKWARD), 0)
+    for rel, digest in expected.items():
+        body = s3.get_object(Bucket="lake", Key=f"raw/files/{rel}")["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == digest
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lake", Prefix="raw/files/")["Contents"]]
+    assert not [k for k in keys if ".lakeshift-tmp" in k]
+
+    again = run_files(_cfg(src, "s3://lake/raw/files"))
+    assert (again.copied, again.unchanged) == (0, len(AWKWARD))
+
+    down = run_files(_cfg("s3://lake/raw/files", back, checksum="sha256"))
+    assert (down.copied, down.failed) == (len(AWKWARD), 0)
+    assert sha_tree(back) == expected
+    for d in EMPTY_DIRS:
+        assert (back / d).is_dir()
+
+
+def test_spark_executors_copy(tmp_path: Path, spark) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    expected = make_tree(src)
+
+    s = run_files(_cfg(src, dst, local=False, threads=2), spark)
+
+    assert s.mode == "spark"
+    assert (s.copied, s.failed) == (len(AWKWARD), 0)
+    assert sha_tree(dst) == expected

@@ -1,0 +1,112 @@
+"""Operator commands and the status/report views over a state written by a real run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lakeshift.coordinator.__main__ import main as cli
+from lakeshift.coordinator.backends.base import Submission
+from lakeshift.coordinator.backends.fake import FakeBackend
+from lakeshift.coordinator.dashboard import human_bytes, render_html, snapshot
+from lakeshift.coordinator.plan import plan_from_dict
+from lakeshift.coordinator.scheduler import Coordinator
+from lakeshift.coordinator.store import StateStore
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    plan = plan_from_dict(
+        {
+            "name": "ops",
+            "defaults": {"steps": ["copy", "validate"], "retry": {"max_attempts": 1}},
+            "tables": [
+                {"name": "a", "source": "/s", "target": "/t", "keys": ["id"], "size": "3MB"},
+                {"name": "b", "source": "/s", "target": "/t", "keys": ["id"], "size": "1MB"},
+                {"name": "c", "source": "/s", "target": "/t", "keys": ["id"], "depends_on": ["b"]},
+            ],
+        }
+    )
+
+    def outcome(sub: Submission) -> tuple[int, str]:
+        return (
+            (1, "3 rows differ: mismatch")
+            if sub.table == "b" and sub.kind == "validate"
+            else (0, "")
+        )
+
+    store = StateStore.open(tmp_path / "state.db")
+    Coordinator(
+        plan,
+        {"x": FakeBackend("x", 2, outcome=outcome)},
+        store,
+        poll_interval=0,
+        sleep=lambda s: None,
+    ).run()
+    store.close()
+    return tmp_path
+
+
+def test_status_once_and_json(state_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["status", "--state-dir", str(state_dir), "--once"]) == 0
+    text = capsys.readouterr().out
+    assert "run ops: 1/3 tables DONE" in text
+    assert "3 rows differ: mismatch" in text
+    assert cli(["status", "--state-dir", str(state_dir), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["counts"] == {"DONE": 1, "FAILED": 1, "PENDING": 1}
+    assert data["failures"] == ["b"]
+    assert data["done_bytes"] == 3 * 2**20
+
+
+def test_report_html(state_dir: Path) -> None:
+    out = state_dir / "r" / "report.html"
+    assert cli(["report", "--state-dir", str(state_dir), "--html", str(out)]) == 0
+    page = out.read_text()
+    for part in (
+        "State distribution",
+        "Progress over time",
+        "<h2>Tables</h2>",
+        "Audit log",
+        "3 rows differ: mismatch",
+        "<polyline",
+    ):
+        assert part in page
+    assert page.count("<tr>") == 1 + 3 + 1 + len(StateStore.open(state_dir / "state.db").audit())
+
+
+def test_control_commands_queue_requests(state_dir: Path, capsys) -> None:
+    d = ["--state-dir", str(state_dir)]
+    assert cli(["pause", *d]) == 0
+    store = StateStore.open(state_dir / "state.db")
+    assert store.get_meta("paused") == "1"
+    assert cli(["resume", *d]) == 0
+    assert store.get_meta("paused") == "0"
+    assert cli(["rerun", "b", *d]) == 0
+    assert cli(["stop", *d]) == 0
+    assert [(a, t) for _, a, t in store.pending_requests()] == [
+        ("resume-all", None),
+        ("rerun", "b"),
+        ("stop", None),
+    ]
+    assert cli(["stop", "zzz", *d]) == 2
+    assert "unknown table(s) zzz" in capsys.readouterr().err
+    assert cli(["rerun", *d]) == 2
+    store.close()
+
+
+def test_snapshot_eta_from_throughput(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "s.db")
+    store.init_schema()
+    store.ensure_tables([("a", 0, 100), ("b", 0, 300)])
+    store.set_meta("started", "1000")
+    store.conn.execute("UPDATE tables SET state = 'DONE' WHERE name = 'a'")
+    snap = snapshot(store, now=1010.0)  # 100 bytes in 10 s: 10 B/s; 300 left: 30 s
+    assert snap.throughput == pytest.approx(10.0)
+    assert snap.eta_seconds == pytest.approx(30.0)
+    assert snap.tables_per_hour == pytest.approx(360.0)
+    assert "lakeshift run" in render_html(snap)
+    assert human_bytes(3 * 2**20) == "3.0 MiB"
+    store.close()
