@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 
 import pytest
 
 os.environ.setdefault("LAKESHIFT_DRIVER_MEMORY", "3g")
+# Python workers (mapInArrow) and CLI subprocesses run this venv's interpreter
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
 @pytest.fixture(scope="session")

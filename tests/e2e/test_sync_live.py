@@ -28,7 +28,6 @@ from lakeshift.sync.config import SyncConfig
 from lakeshift.sync.state import SyncState
 from tests.integration.sync_helpers import COLUMNS, expected_state, make_events, write_events
 
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 ROOT = Path(__file__).resolve().parents[2]
 WRITER = ROOT / "tests" / "e2e" / "sync_writer.py"
 pytestmark = pytest.mark.slow

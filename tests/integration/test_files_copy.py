@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,6 @@ from lakeshift.files.config import FilesConfig
 from lakeshift.files.runner import run_files
 from tests.integration.files_tree import AWKWARD, EMPTY_DIRS, make_tree, sha_tree
 from tests.moto_server import moto_s3  # noqa: F401
-
-# PySpark starts Python workers with $PYSPARK_PYTHON: make them use this venv
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
 def _cfg(src: Path | str, dst: Path | str, **kw: object) -> FilesConfig:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 USERS = (
     Path(__file__).resolve().parents[2]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import sys
 import threading
 
 import bson
@@ -18,8 +16,6 @@ from bson.datetime_ms import DatetimeMS
 from bson.int64 import Int64
 
 from tests.services import mariadb_server, postgres_server  # noqa: F401
-
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 LONG_A, LONG_B = "k" * 63 + "A", "k" * 63 + "B"
 DEEP: dict = {"leaf": "bottom"}

@@ -7,17 +7,13 @@ every other BSON type the mapper handles; Decimal128 exactness is covered by the
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
-import sys
 
 import bson
 import pytest
 from bson.int64 import Int64
 
 from tests.mongo_server import ferretdb_server  # noqa: F401
-
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 DOCS = [
     {

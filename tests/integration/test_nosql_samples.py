@@ -7,9 +7,7 @@ pymongo's ``bson`` for the archives, ``bson.json_util`` for Extended JSON), not 
 from __future__ import annotations
 
 import gzip
-import os
 import struct
-import sys
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -20,8 +18,6 @@ import pytest
 from bson import json_util
 
 from tests.services import mariadb_server, postgres_server  # noqa: F401
-
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "mongodb-samples"
 ARCHIVES = ["sample_supplies.gz", "sample_weatherdata.gz", "sample_geospatial.gz"]

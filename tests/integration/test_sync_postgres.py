@@ -8,9 +8,7 @@ shape (FerretDB, the MongoDB-compatible server that runs here, has no change str
 
 from __future__ import annotations
 
-import os
 import random
-import sys
 
 import pytest
 
@@ -20,7 +18,6 @@ from lakeshift.sync.config import SyncConfig
 from tests.integration.sync_helpers import COLUMNS, expected_state, make_events, write_events
 from tests.services import postgres_server  # noqa: F401
 
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 psycopg = pytest.importorskip("psycopg")
 
 

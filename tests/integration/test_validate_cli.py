@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import sys
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 
@@ -18,8 +16,6 @@ import pytest
 
 from lakeshift.cli import main
 from lakeshift.validate import compare
-
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 T0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 SRC_SCHEMA = (

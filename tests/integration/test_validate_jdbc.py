@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 from decimal import Decimal
 
 import pytest
@@ -13,8 +12,6 @@ from lakeshift.sources.factory import from_spec
 from lakeshift.sources.jdbc import JdbcSource
 from lakeshift.validate import ValidateOptions, validate_tables
 from tests.services import postgres_server  # noqa: F401
-
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 SCHEMA = "id int, name string, amount decimal(12,2), ts timestamp, d date, ok boolean"
 T0 = dt.datetime(2025, 6, 1, 8, 30, tzinfo=dt.timezone.utc)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
-import sys
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,7 +20,6 @@ from lakeshift.validate import compare
 
 # executors must run this interpreter (pyarrow for the NFC step); PySpark reads the variable when
 # the context starts
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 UTC = dt.timezone.utc
 CET = dt.timezone(dt.timedelta(hours=1))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from typing import Any
 
 from lakeshift.config import expand_macros, parse_size
@@ -158,9 +156,6 @@ def run(args: argparse.Namespace) -> int:
         from lakeshift.runtime import profile_from_args
         from lakeshift.spark import session
 
-        # PySpark takes the workers' interpreter from $PYSPARK_PYTHON only (not from the
-        # spark.pyspark.python setting) when the session starts in-process: use this venv.
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         with session(profile_from_args(args, "lakeshift-files")) as spark:
             summary = run_files(cfg, spark)
     print(summary.report(), flush=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
@@ -91,11 +90,6 @@ def _options(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _python_for_executors() -> None:
-    # local masters: executors must run this interpreter (the one with lakeshift and pymongo)
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-
-
 def run_profile(args: argparse.Namespace) -> int:
     """Entry point of ``lakeshift profile``."""
     from lakeshift.nosql.profile import profile_documents, propose_mapping, write_mapping
@@ -103,7 +97,6 @@ def run_profile(args: argparse.Namespace) -> int:
     from lakeshift.sources.factory import from_spec
     from lakeshift.spark import session
 
-    _python_for_executors()
     source = from_spec(args.source, _options(args.option))
     with session(profile_from_args(args, "lakeshift-profile")) as spark:
         report = profile_documents(spark, source.read(spark))
@@ -120,7 +113,6 @@ def run_transform_cmd(args: argparse.Namespace) -> int:
     from lakeshift.runtime import profile_from_args, run_date_from_args
     from lakeshift.spark import session
 
-    _python_for_executors()
     cfg, mapping = load_config(args.config, run_date=run_date_from_args(args))
     if args.run_id:
         cfg.run_id = args.run_id

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
@@ -69,9 +68,6 @@ def run(args: argparse.Namespace) -> int:
     from lakeshift.sync import engine
 
     profile = profile_from_args(args, f"lakeshift-sync-{cfg.name}")
-    if profile.is_local:
-        # PySpark starts Python workers (mapInArrow) with $PYSPARK_PYTHON only: use this venv
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     with session(profile) as spark:
         if args.action == "start-point":
             point = engine.record_start_point(spark, cfg)

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 import uuid
 from typing import Any
 
@@ -241,7 +239,6 @@ def run(args: argparse.Namespace) -> int:
     from lakeshift.spark import session
 
     tables, outputs = tables_from_args(args)
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors: same venv (NFC step)
     run_id = uuid.uuid4().hex
     results = []
     with session(profile_from_args(args, "lakeshift-validate")) as spark:
@@ -262,7 +259,6 @@ def run_repair(args: argparse.Namespace) -> int:
     from lakeshift.validate.repair import repair_table
 
     tables, outputs = tables_from_args(args)
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     results = []
     with session(profile_from_args(args, "lakeshift-repair")) as spark:
         for spec in tables:
