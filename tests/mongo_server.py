@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import _wait_port, free_port
+from tests.services import _wait_port, free_port, serve_or_skip, stop_server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,23 +84,10 @@ def start_ferretdb() -> Iterator[MongoServer]:
         _wait_port(port, proc, 60, log)
         yield MongoServer("127.0.0.1", port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(root, ignore_errors=True)
+        stop_server(proc, root)
 
 
 @pytest.fixture(scope="session")
 def ferretdb_server() -> Iterator[MongoServer]:
     """A real FerretDB server for the test session (skips when the binary is missing)."""
-    try:
-        cm = start_ferretdb()
-        server = cm.__enter__()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        cm.__exit__(None, None, None)
+    yield from serve_or_skip(start_ferretdb)

@@ -23,11 +23,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,29 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, log: Pa
     raise RuntimeError(
         f"server did not listen on {port} within {timeout}s: {log.read_text()[-2000:]}"
     )
+
+
+def stop_server(proc: subprocess.Popen[bytes], root: Path) -> None:
+    """Terminate a server process (kill after 30 s) and remove its folder."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def serve_or_skip(start: Callable[[], contextlib.AbstractContextManager[T]]) -> Iterator[T]:
+    """Body of a session fixture: start a server, skip when its binaries are missing, stop it."""
+    try:
+        cm = start()
+        server = cm.__enter__()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        cm.__exit__(None, None, None)
 
 
 def _run_as(user: str | None) -> dict[str, object]:
@@ -217,12 +243,7 @@ def start_postgres() -> Iterator[DbServer]:
             raise RuntimeError(f"cannot create database: {ok.stderr.decode()[-500:]}")
         yield DbServer("postgresql", "127.0.0.1", port, "lakeshift", password, "lakeshift")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(root, ignore_errors=True)
+        stop_server(proc, root)
 
 
 @contextlib.contextmanager
@@ -296,37 +317,16 @@ def start_mariadb() -> Iterator[DbServer]:
         )
         yield DbServer("mariadb", "127.0.0.1", port, "lakeshift", password, "lakeshift")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(root, ignore_errors=True)
+        stop_server(proc, root)
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[DbServer]:
     """A real PostgreSQL server for the test session (skips when not installed)."""
-    try:
-        cm = start_postgres()
-        server = cm.__enter__()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        cm.__exit__(None, None, None)
+    yield from serve_or_skip(start_postgres)
 
 
 @pytest.fixture(scope="session")
 def mariadb_server() -> Iterator[DbServer]:
     """A real MariaDB server for the test session (skips when not installed)."""
-    try:
-        cm = start_mariadb()
-        server = cm.__enter__()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        cm.__exit__(None, None, None)
+    yield from serve_or_skip(start_mariadb)

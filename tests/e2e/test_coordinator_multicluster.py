@@ -192,7 +192,7 @@ def test_two_clusters_kill_and_resume(clusters: list[str], tmp_path: Path, reap_
     cmd = [
         sys.executable,
         "-m",
-        "lakeshift.coordinator",
+        "lakeshift.cli",
         "run",
         str(plan),
         "--state-dir",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lakeshift.coordinator.__main__ import main as cli
+from lakeshift.cli import main as cli
 from lakeshift.coordinator.store import StateStore
 
 pytestmark = pytest.mark.slow
@@ -104,7 +104,7 @@ def test_kill_and_resume_local_spark_submit(tmp_path: Path, capsys) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "lakeshift.coordinator",
+        "lakeshift.cli",
         "run",
         str(plan),
         "--state-dir",
@@ -238,7 +238,7 @@ def test_real_copy_and_validate_jobs(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "lakeshift.coordinator",
+            "lakeshift.cli",
             "run",
             str(plan),
             "--state-dir",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lakeshift.coordinator.__main__ import main as cli
+from lakeshift.cli import main as cli
 from lakeshift.coordinator.backends.base import Submission
 from lakeshift.coordinator.backends.fake import FakeBackend
 from lakeshift.coordinator.dashboard import human_bytes, render_html, snapshot

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lakeshift.coordinator.__main__ import main as cli
+from lakeshift.cli import main as cli
 from lakeshift.coordinator.estimate import (
     converging_total,
     estimate_transfer,
