@@ -131,6 +131,7 @@ def _run_tasks(
     sc = spark.sparkContext
     sc.setJobDescription(f"lakeshift files {ctx.run_id}: {len(tasks)} tasks")
     rdd = sc.parallelize(tasks, len(tasks))  # exactly one task per partition
+    # one small dict of counts per task comes back (file records stay in the journals)
     return rdd.mapPartitions(lambda it: [run_task(ctx, t) for t in it]).collect()
 
 
