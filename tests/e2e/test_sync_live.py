@@ -128,7 +128,7 @@ def test_delta_cdf_live_sync_with_sigkill(spark, tmp_path):
         if writer.poll() is None:
             writer.kill()
     assert state.pending() is None
-    assert reports and reports[-1].behind == {"versions": 0}
+    assert reports and reports[-1].behind == {"versions": 0, "events": 0}
     assert state.position()["position"]["version"] == delta_latest_version(spark, src)
 
     source = spark.read.format("delta").load(src)

@@ -181,3 +181,65 @@ def purge_tombstones(spark: SparkSession, path: str, before_ts: int | None = Non
 
     cond = f"{DELETED}" if before_ts is None else f"{DELETED} AND {TS} < {int(before_ts)}"
     DeltaTable.forPath(spark, path).delete(cond)
+
+
+def replace_files(
+    spark: SparkSession,
+    path: str,
+    rows: DataFrame,
+    files: Sequence[str],
+    *,
+    file_col: str,
+    app_id: str,
+    txn_version: int,
+) -> MergeResult:
+    """Append ``rows`` and drop earlier rows of ``files`` in one idempotent Delta commit.
+
+    ``rows`` carry ``file_col`` (the source file each row came from). The write is an overwrite
+    with ``replaceWhere = file_col IN (files)``, so rows an earlier batch appended from a file
+    that changed or vanished are replaced in the same commit, and it carries Delta's
+    ``txnAppId``/``txnVersion`` options: a replayed batch is skipped by Delta (and would replace
+    the same rows with the same rows anyway). A missing table is created; a table without
+    ``file_col`` (the bulk copy's output, whose rows then stay) gets the column added.
+
+    Raises:
+        SinkError: the write failed.
+
+    Example:
+        >>> replace_files(spark, "/lake/t", rows, ["a.parquet"], file_col="_lakeshift_file",
+        ...               app_id="sync", txn_version=3)  # doctest: +SKIP
+    """
+    from delta.tables import DeltaTable
+
+    if not files:
+        raise SinkError(f"{path}: expected files to replace, found none")
+    if not is_delta(spark, path):
+        spark.createDataFrame([], rows.schema).write.format("delta").save(path)
+    elif file_col not in DeltaTable.forPath(spark, path).toDF().columns:
+        spark.sql(f"ALTER TABLE delta.{_q(path)} ADD COLUMNS ({_q(file_col)} STRING)")
+    quoted = ", ".join("'" + f.replace("\\", "\\\\").replace("'", "\\'") + "'" for f in files)
+    before, _, _ = _metrics(spark, path)
+    try:
+        (
+            rows.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"{_q(file_col)} IN ({quoted})")
+            .option("txnAppId", app_id)
+            .option("txnVersion", int(txn_version))
+            .save(path)
+        )
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SinkError(
+            f"{path}: file replace of sync batch {txn_version} failed: {first}"
+        ) from exc
+    after, metrics, _ = _metrics(spark, path)
+    if after == before:
+        log.info("%s: batch %s of %s already applied; Delta skipped it", path, txn_version, app_id)
+        return MergeResult(False, after)
+    return MergeResult(
+        True,
+        after,
+        inserted=int(metrics.get("numOutputRows", 0)),
+        deleted=int(metrics.get("numRemovedRows", metrics.get("numDeletedRows", 0)) or 0),
+    )

@@ -1,4 +1,7 @@
-"""Apply a reduced change batch to PostgreSQL: staging tables, then one guarded transaction.
+"""Apply a reduced change batch to PostgreSQL or MariaDB/MySQL: staging, one guarded transaction.
+
+:func:`apply_sql_batch` (PostgreSQL) and :func:`apply_mysql_batch` (MariaDB/MySQL) share one
+contract; the PostgreSQL steps are described here, the MySQL dialect's further down.
 
 The parent batch and its child tables (rows of normalised documents) are written by Spark's JDBC
 writer into uniquely named staging tables; then one psycopg transaction:
@@ -455,6 +458,353 @@ def _transaction(  # noqa: PLR0917
             ),
             (app_id, int(batch_id)),
         )
+    conn.commit()
+    return SqlApplyResult(
+        True,
+        applied_keys=int(result["applied"]),
+        upserted=int(result["upserted"]),
+        deleted=int(result["deleted"]),
+        children_inserted=dict(result["children"]),
+    )
+
+
+# ================================================================== MariaDB / MySQL
+#
+# The same contract as the PostgreSQL apply above, in MySQL's dialect (PyMySQL, InnoDB):
+# staging tables created by lakeshift with exact types (DATETIME(6), utf8mb4_bin ordinals) and
+# filled by Spark's JDBC writer (MariaDB Connector/J through a ``jdbc:mysql:`` URL, so Spark uses
+# its MySQL dialect); then one transaction: the batch row of ``lakeshift_sync_batches`` is locked
+# (``SELECT … FOR UPDATE``: concurrent appliers of one sync serialise, a replayed id is skipped),
+# the applied keys are selected into a temporary table (events newer than row and tombstone),
+# children of those keys deleted, deleted parents removed and tombstoned, the rest upserted with
+# ``INSERT … SELECT … ON DUPLICATE KEY UPDATE`` and their new children inserted. DDL (which
+# commits implicitly in MySQL) runs only before the transaction; staging tables are dropped after.
+
+_MY_KEY_STRING = "VARCHAR(255)"
+_MY_ORD = "VARCHAR(512) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+_MY_TAIL = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+
+def mysql_type(dtype: DataType, key: bool = False) -> str:
+    """The MariaDB/MySQL column type for a Spark type (complex types become JSON text).
+
+    Key columns get indexable types (``VARCHAR(255)``, ``VARBINARY(255)``).
+
+    Example:
+        >>> from pyspark.sql.types import StringType
+        >>> mysql_type(StringType(), key=True)
+        'VARCHAR(255)'
+    """
+    name = dtype.simpleString()
+    simple = {
+        "string": _MY_KEY_STRING if key else "LONGTEXT",
+        "bigint": "BIGINT",
+        "int": "INT",
+        "smallint": "SMALLINT",
+        "tinyint": "TINYINT",
+        "double": "DOUBLE",
+        "float": "FLOAT",
+        "boolean": "BOOLEAN",
+        "timestamp": "DATETIME(6)",
+        "timestamp_ntz": "DATETIME(6)",
+        "date": "DATE",
+        "binary": "VARBINARY(255)" if key else "LONGBLOB",
+    }
+    if name in simple:
+        return simple[name]
+    if name.startswith("decimal"):
+        return name.upper()
+    return "LONGTEXT"  # JSON text; MariaDB's JSON type rejects documents nested over 32 levels
+
+
+def _myq(name: str) -> str:
+    """A quoted (optionally ``db.table``) MySQL identifier."""
+    return ".".join("`" + part.replace("`", "``") + "`" for part in name.split(".", 1))
+
+
+def _my_cols(fields: Sequence[Any], keys: Sequence[str]) -> str:
+    return ", ".join(
+        f"{_myq(f.name)} {_MY_ORD if f.name == ORD else mysql_type(f.dataType, f.name in keys)}"
+        for f in fields
+    )
+
+
+def mysql_jdbc(url: str) -> tuple[str, dict[str, str]]:
+    """A ``mysql://user:pw@host:port/db`` URL as a JDBC URL plus user/password properties.
+
+    The JDBC URL is ``jdbc:mysql:…?permitMysqlScheme``: MariaDB Connector/J serves it and Spark
+    picks its MySQL dialect (backtick quoting).
+
+    Example:
+        >>> mysql_jdbc("mysql://u:p@h:3307/shop")[0]
+        'jdbc:mysql://h:3307/shop?permitMysqlScheme'
+    """
+    import urllib.parse
+
+    p = urllib.parse.urlsplit(url)
+    if p.scheme not in ("mysql", "mariadb") or not p.hostname:
+        raise SinkError(f"mariadb target: expected mysql://user:pw@host:port/db, found {p.scheme}:")
+    jdbc = f"jdbc:mysql://{p.hostname}:{p.port or 3306}{p.path}?permitMysqlScheme"
+    props = {"driver": "org.mariadb.jdbc.Driver"}
+    if p.username:
+        props["user"] = urllib.parse.unquote(p.username)
+    if p.password:
+        props["password"] = urllib.parse.unquote(p.password)
+    return jdbc, props
+
+
+def _my_stage_frame(df: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return df.select(
+        *[
+            F.to_json(F.col(f"`{f.name}`")).alias(f.name)
+            if mysql_type(f.dataType) == "LONGTEXT" and f.dataType.simpleString() != "string"
+            else F.col(f"`{f.name}`")
+            for f in df.schema.fields
+        ]
+    )
+
+
+def ensure_mysql_tables(
+    conn: Any,
+    parent_table: str,
+    parent: DataFrame,
+    keys: Sequence[str],
+    children: Sequence[ChildTable],
+) -> None:
+    """Create the parent, tombstone, child and batch-state tables when missing (MariaDB/MySQL)."""
+    data = [f for f in parent.schema.fields if f.name not in HIDDEN]
+    key_fields = [f for f in data if f.name in keys]
+    kq = ", ".join(_myq(k) for k in keys)
+    hidden = f"{_myq(TS)} BIGINT, {_myq(ORD)} {_MY_ORD}"
+    with conn.cursor() as cur:
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {_myq(parent_table)} ({_my_cols(data, keys)}, "
+            f"{hidden}, PRIMARY KEY ({kq})){_MY_TAIL}"
+        )
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {_myq(parent_table + '__lakeshift_tombstones')} "
+            f"({_my_cols(key_fields, keys)}, {_myq(TS)} BIGINT NOT NULL, "
+            f"{_myq(ORD)} {_MY_ORD} NOT NULL, PRIMARY KEY ({kq})){_MY_TAIL}"
+        )
+        for child in children:
+            fields = child.frame.schema.fields
+            ckeys = list(child.key_columns)
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {_myq(child.table)} ({_my_cols(fields, ckeys)}, "
+                f"INDEX {_myq('lakeshift_parent')} ({', '.join(_myq(c) for c in ckeys)}))"
+                f"{_MY_TAIL}"
+            )
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {_myq(STATE_TABLE)} (app_id VARCHAR(255) PRIMARY KEY, "
+            f"batch_id BIGINT NOT NULL, applied_at DATETIME(6) NOT NULL){_MY_TAIL}"
+        )
+    conn.commit()
+
+
+def _my_stage(
+    conn: Any,
+    spark_df: DataFrame,
+    table: str,
+    keys: Sequence[str],
+    jdbc: tuple[str, dict[str, str]],
+) -> None:
+    url, props = jdbc
+    cols = _my_cols(spark_df.schema.fields, keys)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {_myq(table)} ({cols}){_MY_TAIL}")
+    conn.commit()
+    try:
+        (
+            _my_stage_frame(spark_df)
+            .write.format("jdbc")
+            .option("url", url)
+            .option("dbtable", table)
+            .option("batchsize", "5000")
+            .option("isolationLevel", "READ_COMMITTED")
+            .options(**props)
+            .mode("append")
+            .save()
+        )
+    except Exception as exc:  # Spark/JVM errors: one line, the staging table is dropped after
+        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+        raise SinkError(
+            f"mariadb staging table {table}: JDBC write failed: {lines[0] if lines else exc!r}"
+        ) from exc
+
+
+def apply_mysql_batch(
+    spark: SparkSession,
+    url: str,
+    parent_table: str,
+    parent: DataFrame,
+    keys: Sequence[str],
+    *,
+    children: Sequence[ChildTable] = (),
+    app_id: str,
+    batch_id: int,
+) -> SqlApplyResult:
+    """Apply one reduced change batch (parent + child tables) to MariaDB/MySQL in one transaction.
+
+    Same contract as :func:`apply_sql_batch` (PostgreSQL): version-guarded upserts and deletes,
+    tombstones in ``<parent>__lakeshift_tombstones``, a changed parent's children replaced in
+    the same transaction, ``(app_id, batch_id)`` recorded and replayed ids skipped.
+
+    Args:
+        spark: the session (its JDBC writer fills the staging tables).
+        url: ``mysql://user:password@host:port/db`` (secrets from the environment).
+        parent_table: the parent table.
+        parent: reduced change frame, at most one event per key.
+        keys: the parent key columns.
+        children: child rows of the batch's non-deleted parents.
+        app_id: names this sync in ``lakeshift_sync_batches``.
+        batch_id: strictly increasing per ``app_id``; one at or below the recorded id is skipped.
+
+    Raises:
+        SinkError: the database refused a statement (the transaction is rolled back).
+
+    Example:
+        >>> apply_mysql_batch(  # doctest: +SKIP
+        ...     spark, url, "orders", batch, ["_id"], app_id="sync", batch_id=1
+        ... )
+    """
+    import pymysql
+
+    from lakeshift.sinks.sql import connection_from_url
+
+    jdbc, props = mysql_jdbc(url)
+    suffix = uuid.uuid4().hex[:10]
+    stage = f"lakeshift_stage_{suffix}"
+    stage_children = {c.table: f"lakeshift_stage_{suffix}_c{i}" for i, c in enumerate(children)}
+    made: list[str] = []
+    try:
+        conn = connection_from_url(url).connect()
+    except pymysql.MySQLError as exc:
+        raise SinkError(f"mariadb {parent_table}: cannot connect: {exc.args[-1]}") from exc
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET time_zone = '+00:00'")
+        ensure_mysql_tables(conn, parent_table, parent, keys, children)
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT batch_id FROM {_myq(STATE_TABLE)} WHERE app_id = %s", (app_id,))
+            row = cur.fetchone()
+        conn.rollback()
+        if row is not None and int(row[0]) >= batch_id:
+            log.info("%s: batch %s of %s already applied; skipped", parent_table, batch_id, app_id)
+            return SqlApplyResult(False)
+        made.append(stage)
+        _my_stage(conn, parent, stage, keys, (jdbc, props))
+        for child in children:
+            made.append(stage_children[child.table])
+            _my_stage(conn, child.frame, stage_children[child.table], [], (jdbc, props))
+        return _my_transaction(
+            conn, parent_table, parent, keys, children, stage, stage_children, app_id, batch_id
+        )
+    except pymysql.MySQLError as exc:
+        conn.rollback()
+        raise SinkError(f"mariadb {parent_table}: batch {batch_id} failed: {exc.args[-1]}") from exc
+    finally:
+        try:
+            with conn.cursor() as cur:
+                for name in made:
+                    cur.execute(f"DROP TABLE IF EXISTS {_myq(name)}")
+            conn.commit()
+        finally:
+            conn.close()
+
+
+def _my_transaction(  # noqa: PLR0917
+    conn: Any,
+    parent_table: str,
+    parent: DataFrame,
+    keys: Sequence[str],
+    children: Sequence[ChildTable],
+    stage: str,
+    stage_children: dict[str, str],
+    app_id: str,
+    batch_id: int,
+) -> SqlApplyResult:
+    names = [f.name for f in parent.schema.fields if f.name not in HIDDEN]
+    nonkey = [n for n in names if n not in keys]
+    tomb = _myq(parent_table + "__lakeshift_tombstones")
+    p, st = _myq(parent_table), _myq(stage)
+    applied = _myq(f"lakeshift_applied_{uuid.uuid4().hex[:10]}")
+    ts, od, dl = _myq(TS), _myq(ORD), _myq(DELETED)
+
+    def key_eq(a: str, b: str, left: Sequence[str] = keys) -> str:
+        return " AND ".join(
+            f"{a}.{_myq(x)} = {b}.{_myq(k)}" for x, k in zip(left, keys, strict=True)
+        )
+
+    def newer(alias: str) -> str:
+        return f"({alias}.{ts} IS NULL OR ({alias}.{ts}, {alias}.{od}) < (st.{ts}, st.{od}))"
+
+    result: dict[str, Any] = {"children": {}}
+    with conn.cursor() as cur:
+        cur.execute("SET time_zone = '+00:00'")
+        cur.execute(
+            f"INSERT INTO {_myq(STATE_TABLE)} (app_id, batch_id, applied_at) "
+            "VALUES (%s, 0, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE app_id = app_id",
+            (app_id,),
+        )
+        cur.execute(
+            f"SELECT batch_id FROM {_myq(STATE_TABLE)} WHERE app_id = %s FOR UPDATE", (app_id,)
+        )
+        row = cur.fetchone()
+        if row is not None and int(row[0]) >= batch_id:  # another applier got there first
+            conn.rollback()
+            return SqlApplyResult(False)
+        cur.execute(
+            f"CREATE TEMPORARY TABLE {applied} AS SELECT st.* FROM {st} st "
+            f"LEFT JOIN {p} p ON {key_eq('p', 'st')} "
+            f"LEFT JOIN {tomb} tb ON {key_eq('tb', 'st')} "
+            f"WHERE {newer('p')} AND {newer('tb')}"
+        )
+        cur.execute(f"SELECT COUNT(*), COALESCE(SUM({dl}), 0) FROM {applied}")
+        counts = cur.fetchone()
+        result["applied"], n_deleted = int(counts[0]), int(counts[1])
+        for child in children:
+            cur.execute(
+                f"DELETE c FROM {_myq(child.table)} c JOIN {applied} a "
+                f"ON {key_eq('c', 'a', child.key_columns)}"
+            )
+        cur.execute(f"DELETE p FROM {p} p JOIN {applied} a ON {key_eq('p', 'a')} WHERE a.{dl}")
+        result["deleted"] = cur.rowcount
+        kq = ", ".join(_myq(k) for k in keys)
+        akq = ", ".join(f"a.{_myq(k)}" for k in keys)
+        cur.execute(
+            f"INSERT INTO {tomb} ({kq}, {ts}, {od}) SELECT {akq}, a.{ts}, a.{od} "
+            f"FROM {applied} a WHERE a.{dl} "
+            f"ON DUPLICATE KEY UPDATE {ts} = VALUES({ts}), {od} = VALUES({od})"
+        )
+        cur.execute(
+            f"DELETE tb FROM {tomb} tb JOIN {applied} a ON {key_eq('tb', 'a')} WHERE NOT a.{dl}"
+        )
+        cols = ", ".join(_myq(n) for n in [*names, TS, ORD])
+        sel = ", ".join(f"a.{_myq(n)}" for n in [*names, TS, ORD])
+        upd = ", ".join(f"{_myq(n)} = VALUES({_myq(n)})" for n in [*nonkey, TS, ORD])
+        cur.execute(
+            f"INSERT INTO {p} ({cols}) SELECT {sel} FROM {applied} a WHERE NOT a.{dl} "
+            f"ON DUPLICATE KEY UPDATE {upd}"
+        )
+        result["upserted"] = result["applied"] - n_deleted
+        for child in children:
+            fields = [f.name for f in child.frame.schema.fields]
+            ccols = ", ".join(_myq(n) for n in fields)
+            csel = ", ".join(f"c.{_myq(n)}" for n in fields)
+            cur.execute(
+                f"INSERT INTO {_myq(child.table)} ({ccols}) SELECT {csel} "
+                f"FROM {_myq(stage_children[child.table])} c JOIN {applied} a "
+                f"ON {key_eq('c', 'a', child.key_columns)} WHERE NOT a.{dl}"
+            )
+            result["children"][child.table] = cur.rowcount
+        cur.execute(
+            f"UPDATE {_myq(STATE_TABLE)} SET batch_id = %s, applied_at = UTC_TIMESTAMP(6) "
+            "WHERE app_id = %s",
+            (int(batch_id), app_id),
+        )
+        cur.execute(f"DROP TEMPORARY TABLE {applied}")
     conn.commit()
     return SqlApplyResult(
         True,

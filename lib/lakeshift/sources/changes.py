@@ -7,7 +7,9 @@
   by the live recorder :func:`record_change_stream`, or recorded elsewhere), parsed with
   ``mapInArrow``; version = (cluster time, resume token hex);
 * an update-time (or monotonically increasing) column for JDBC/lake sources without a change
-  feed, with deletes found by key-set difference on request.
+  feed, with deletes found by key-set difference on request;
+* new and changed files of a lake path since a stored manifest (manifest diff of
+  ``lakeshift.files``), read as rows.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
+    from lakeshift.files.manifest import Record
     from lakeshift.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,36 @@ def delta_commit_time(spark: SparkSession, path: str, version: int) -> float | N
         .first()
     )
     return float(row["timestamp"].timestamp()) if row is not None else None
+
+
+def delta_rows_changed_after(spark: SparkSession, path: str, version: int) -> int:
+    """Rows written or deleted by the commits after ``version`` (from the commit history).
+
+    An estimate of the change events still to apply that reads no data: the sum of each
+    commit's operation metrics (MERGE inserted/updated/deleted, DELETE and UPDATE rows, output
+    rows of any other write).
+    """
+    from delta.tables import DeltaTable
+
+    rows = (
+        DeltaTable.forPath(spark, path)
+        .history()
+        .where(f"version > {int(version)}")
+        .select("operation", "operationMetrics")
+        .collect()  # one small row per unapplied commit
+    )
+    total = 0
+    for row in rows:
+        metrics = dict(row["operationMetrics"] or {})
+        keys: tuple[str, ...]
+        if row["operation"] == "MERGE":
+            keys = ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")
+        elif row["operation"] in ("DELETE", "UPDATE"):
+            keys = ("numDeletedRows", "numUpdatedRows")
+        else:
+            keys = ("numOutputRows",)
+        total += sum(int(metrics.get(k, 0) or 0) for k in keys)
+    return total
 
 
 def cdf_to_changes(df: DataFrame, keys: Sequence[str]) -> DataFrame:
@@ -194,16 +227,37 @@ def read_mongo_event_files(
     return _parse_lines(spark.read.text(list(files)), schema, key, after_ts)
 
 
-def stream_mongo_event_dir(
+EVENT_FILE = "_lakeshift_event_file"
+
+
+def stream_event_lines(
     spark: SparkSession,
     directory: str,
-    schema: StructType,
-    key: str = "_id",
-    after_ts: int | None = None,
+    after_file: str | None = None,
+    max_files_per_trigger: int | None = None,
 ) -> DataFrame:
-    """A streaming change frame of new ``*.jsonl`` event files appearing in ``directory``."""
-    lines = spark.readStream.format("text").option("pathGlobFilter", "*.jsonl").load(directory)
-    return _parse_lines(lines, schema, key, after_ts)
+    """A streaming frame of the lines of new ``*.jsonl`` event files in ``directory``.
+
+    Columns: ``value`` (one event) and ``_lakeshift_event_file`` (its file name). The file
+    source records the files each micro-batch read in the query's checkpoint, so a restarted
+    query never reads them again; files named at or before ``after_file`` (the start point, or
+    what ``--once`` already applied) are filtered out on the file's name before any parsing.
+    Parse a micro-batch with :func:`parse_event_lines`.
+    """
+    from pyspark.sql import functions as F
+
+    reader = spark.readStream.format("text").option("pathGlobFilter", "*.jsonl")
+    if max_files_per_trigger:
+        reader = reader.option("maxFilesPerTrigger", int(max_files_per_trigger))
+    lines = reader.load(directory).select("value", F.col("_metadata.file_name").alias(EVENT_FILE))
+    if after_file:
+        lines = lines.where(F.col(EVENT_FILE) > F.lit(after_file))
+    return lines
+
+
+def parse_event_lines(lines: DataFrame, schema: StructType, key: str = "_id") -> DataFrame:
+    """The change frame of event lines (a micro-batch of :func:`stream_event_lines`)."""
+    return _parse_lines(lines.select("value"), schema, key, None)
 
 
 def list_event_files(directory: str, after: str | None = None) -> list[str]:
@@ -370,3 +424,103 @@ def key_set_deletes(
         F.lit(pad_ord(1)).alias(ORD),
         F.lit(True).alias(DELETED),
     )
+
+
+# ---------------------------------------------------------------- lake path by manifest diff
+
+FILE_COL = "_lakeshift_file"
+
+
+def _is_hidden(rel: str) -> bool:
+    return any(part.startswith(("_", ".")) for part in rel.split("/"))
+
+
+def list_lake_files(
+    path: str, include: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> dict[str, Record]:
+    """The manifest of a lake path now: ``rel → Record(size, mtime)`` of every visible file.
+
+    Files and folders whose name starts with ``_`` or ``.`` are left out (Spark ignores them
+    too); ``include``/``exclude`` are globs on the relative path or the file name.
+
+    Raises:
+        SourceError: the path does not exist or cannot be listed.
+    """
+    from lakeshift.files.manifest import Record
+    from lakeshift.files.plan import is_selected
+    from lakeshift.sources.fs import list_tree, resolve
+
+    out: dict[str, Record] = {}
+    for entry in list_tree(resolve(path)):
+        if entry.is_dir or _is_hidden(entry.rel):
+            continue
+        if not is_selected(entry.rel, list(include), list(exclude)):
+            continue
+        out[entry.rel] = Record(entry.rel, entry.size, entry.mtime_ns, status="verified")
+    return out
+
+
+def manifest_diff(
+    current: Mapping[str, Record], stored: Mapping[str, Record]
+) -> tuple[list[str], list[str]]:
+    """``(new or changed, gone)`` relative paths of ``current`` against the ``stored`` manifest.
+
+    A file is unchanged when the stored manifest has it with the same size and modification
+    time (the rule of ``lakeshift files``, whose diff this reuses).
+    """
+    from lakeshift.files.plan import diff
+    from lakeshift.sources.fs import FileEntry
+
+    entries = [FileEntry(r.rel, r.size, r.mtime_ns) for r in current.values()]
+    out = diff(entries, stored, [], [], [])
+    return sorted(f.rel for f in out.to_copy), sorted(out.gone)
+
+
+def lake_file_uri(path: str, rel: str) -> str:
+    """The path Spark reads for ``rel`` under the lake path ``path``."""
+    return f"{path.rstrip('/')}/{rel}"
+
+
+def read_lake_files(
+    spark: SparkSession,
+    path: str,
+    rels: Sequence[str],
+    *,
+    fmt: str,
+    options: Mapping[str, str],
+    keys: Sequence[str],
+) -> DataFrame:
+    """Rows of the files ``rels`` under the lake path ``path``.
+
+    Every row gets ``_lakeshift_file`` (its file's relative path). With ``keys`` the rows become
+    upsert events of a change frame: version = (file modification time in microseconds, file
+    path), so a newer file's row of a key wins; without keys they are plain rows to append.
+    Partition folders (``col=value``) become columns (``basePath`` is the lake path).
+    """
+    from pyspark.sql import functions as F
+
+    from lakeshift.sources.fs import resolve
+
+    if not rels:
+        raise SourceError(f"{path}: expected at least one changed file to read, found none")
+    root = resolve(path).root.rstrip("/") + "/"
+    reader = spark.read.format(fmt).option("basePath", path).options(**dict(options))
+    df = reader.load([lake_file_uri(path, r) for r in rels])
+    data = [c for c in df.columns if c not in HIDDEN and c != FILE_COL]
+    # _metadata.file_path is a URI with %-escapes ('+' stays literal): decode it, cut the root
+    decoded = F.url_decode(F.regexp_replace(F.col("_metadata.file_path"), r"\+", "%2B"))
+    rel = F.expr(f"substr(__p, instr(__p, {_sql_str(root)}) + {len(root)})")
+    out = df.select(*[F.col(f"`{c}`") for c in data], decoded.alias("__p"), "_metadata")
+    out = out.withColumn(FILE_COL, rel)
+    if not keys:
+        return out.select(*[F.col(f"`{c}`") for c in data], F.col(FILE_COL))
+    return out.select(
+        *[F.col(f"`{c}`") for c in data],
+        F.unix_micros(F.col("_metadata.file_modification_time")).alias(TS),
+        F.col(FILE_COL).alias(ORD),
+        F.lit(False).alias(DELETED),
+    )
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -56,6 +56,26 @@ class WatermarkSource(StrictModel):
     detect_deletes: bool = False
 
 
+class LakeFilesSource(StrictModel):
+    """New and changed files of a lake path (any Hadoop filesystem), found by manifest diff.
+
+    The start point is a manifest (path, size, modification time of every file); each batch
+    reads the files that are new or changed since the committed manifest as rows. With ``keys``
+    the rows are merged by key (version: file modification time, then file path); without keys
+    (Delta targets only) they are appended, and a changed or removed file's rows written by an
+    earlier sync batch are replaced (``replaceWhere`` on the ``_lakeshift_file`` column).
+    Hidden files (``_*``, ``.*``, e.g. ``_SUCCESS``) are ignored, as Spark does.
+    """
+
+    kind: Literal["lake_files"]
+    path: str
+    format: Literal["parquet", "orc", "csv", "json", "avro", "text"] = "parquet"
+    options: dict[str, str] = Field(default_factory=dict)
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    max_files_per_batch: int | None = Field(default=None, ge=1)
+
+
 class DeltaTarget(StrictModel):
     """A Delta table; deletes become tombstones unless ``tombstones`` is false."""
 
@@ -82,11 +102,27 @@ class PostgresTarget(StrictModel):
     children: list[ChildSpec] = Field(default_factory=list)
 
 
+class MariaDbTarget(StrictModel):
+    """A MariaDB / MySQL table plus child tables.
+
+    ``url``: ``mysql://user:password@host:port/db`` (``mariadb://`` too); secrets via ``${env:…}``.
+    """
+
+    kind: Literal["mariadb", "mysql"]
+    url: str = Field(pattern=r"^(mysql|mariadb)://")
+    table: str
+    children: list[ChildSpec] = Field(default_factory=list)
+
+
 Source = Annotated[
-    DeltaCdfSource | MongoEventsSource | MongoChangeStreamSource | WatermarkSource,
+    DeltaCdfSource
+    | MongoEventsSource
+    | MongoChangeStreamSource
+    | WatermarkSource
+    | LakeFilesSource,
     Field(discriminator="kind"),
 ]
-Target = Annotated[DeltaTarget | PostgresTarget, Field(discriminator="kind")]
+Target = Annotated[DeltaTarget | PostgresTarget | MariaDbTarget, Field(discriminator="kind")]
 
 
 class SyncConfig(StrictModel):
@@ -94,7 +130,8 @@ class SyncConfig(StrictModel):
 
     Attributes:
         name: names the state folder and the idempotency ids (Delta ``txnAppId``).
-        keys: key columns (``_id`` for MongoDB sources).
+        keys: key columns (``_id`` for MongoDB sources); empty only for a ``lake_files``
+            source appended to a Delta target.
         columns: target data columns as a DDL string (required for MongoDB sources).
         state_dir: folder for start point, position, pending batch and checkpoints.
         checkpoint: Structured Streaming checkpoint (default ``<state_dir>/<name>/checkpoint``).
@@ -102,7 +139,7 @@ class SyncConfig(StrictModel):
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    keys: list[str] = Field(min_length=1)
+    keys: list[str] = Field(default_factory=list)
     columns: str | None = None
     state_dir: str
     checkpoint: str | None = None
@@ -112,11 +149,18 @@ class SyncConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> SyncConfig:
+        if not self.keys and not (self.source.kind == "lake_files" and self.target.kind == "delta"):
+            raise ValueError(
+                "keys: expected at least one key column (only a lake_files source into a Delta "
+                "target may append without keys)"
+            )
         if self.source.kind in ("mongo_events", "mongo_change_stream"):
             if not self.columns:
                 raise ValueError("columns: a DDL schema is required for MongoDB sources")
             if self.keys != ["_id"]:
                 raise ValueError("keys: MongoDB sources are keyed by ['_id']")
-        if isinstance(self.target, PostgresTarget) and self.target.children and not self.columns:
+        target = self.target
+        sql = isinstance(target, PostgresTarget | MariaDbTarget)
+        if sql and target.children and not self.columns:  # type: ignore[union-attr]
             raise ValueError("columns: child tables need the parent's DDL schema")
         return self

@@ -25,6 +25,8 @@ from lakeshift.sync.columns import HIDDEN, TS
 from lakeshift.sync.config import (
     DeltaCdfSource,
     DeltaTarget,
+    LakeFilesSource,
+    MariaDbTarget,
     MongoChangeStreamSource,
     MongoEventsSource,
     PostgresTarget,
@@ -108,9 +110,15 @@ def app_id(cfg: SyncConfig, mode: str) -> str:
 
 
 def record_start_point(spark: SparkSession, cfg: SyncConfig) -> dict[str, Any]:
-    """Record where sync starts (before the bulk copy) in the state folder and return it."""
+    """Record where sync starts (before the bulk copy) in the state folder and return it.
+
+    A new start point means a new bulk copy: the committed position, a pending batch and
+    stored manifests of an earlier start are cleared (the idempotency ids change with it).
+    A streaming checkpoint outside the state folder (``checkpoint``) must be removed by hand.
+    """
     src = cfg.source
     point: dict[str, Any]
+    SyncState(cfg.state_dir, cfg.name).reset()
     if isinstance(src, DeltaCdfSource):
         point = {"version": changes.delta_latest_version(spark, src.path)}
     elif isinstance(src, MongoEventsSource):
@@ -118,6 +126,10 @@ def record_start_point(spark: SparkSession, cfg: SyncConfig) -> dict[str, Any]:
         point = {"after_file": Path(files[-1]).name if files else None}
     elif isinstance(src, MongoChangeStreamSource):
         point = changes.mongo_start_point(src.uri, src.database, src.collection)
+    elif isinstance(src, LakeFilesSource):
+        records = changes.list_lake_files(src.path, src.include, src.exclude)
+        name = SyncState(cfg.state_dir, cfg.name).save_manifest(0, records)
+        point = {"manifest": name, "files": len(records)}
     else:
         from lakeshift.sources import from_spec
 
@@ -187,6 +199,8 @@ def plan_next(spark: SparkSession, cfg: SyncConfig, state: SyncState) -> dict[st
             plan = {"files": [str(out)], "after": {"resume_token": token}}
         else:
             out.unlink(missing_ok=True)
+    elif isinstance(src, LakeFilesSource):
+        plan = _plan_lake_files(src, state, pos, batch_id)
     else:
         from lakeshift.sources import from_spec
 
@@ -201,6 +215,23 @@ def plan_next(spark: SparkSession, cfg: SyncConfig, state: SyncState) -> dict[st
     return plan
 
 
+def _plan_lake_files(
+    src: LakeFilesSource, state: SyncState, pos: dict[str, Any], batch_id: int
+) -> dict[str, Any] | None:
+    """Diff the lake path against the committed manifest; write the manifest after the batch."""
+    stored = state.load_manifest(str(pos["manifest"]))
+    current = changes.list_lake_files(src.path, src.include, src.exclude)
+    changed, gone = changes.manifest_diff(current, stored)
+    if src.max_files_per_batch:
+        changed = changed[: src.max_files_per_batch]
+    if not changed and not gone:
+        return None
+    after = {k: v for k, v in stored.items() if k not in gone}
+    after.update({rel: current[rel] for rel in changed})
+    name = state.save_manifest(batch_id, after)
+    return {"files": changed, "gone": gone, "after": {"manifest": name, "files": len(after)}}
+
+
 # ------------------------------------------------------------------ reading and applying
 
 
@@ -213,6 +244,10 @@ def read_batch(spark: SparkSession, cfg: SyncConfig, plan: dict[str, Any]) -> Da
         schema = data_schema(cfg)
         assert schema is not None  # checked by the config model
         return changes.read_mongo_event_files(spark, plan["files"], schema, "_id")
+    if isinstance(src, LakeFilesSource):
+        return changes.read_lake_files(
+            spark, src.path, plan["files"], fmt=src.format, options=src.options, keys=cfg.keys
+        )
     assert isinstance(src, WatermarkSource)
     from lakeshift.sources import from_spec
 
@@ -256,17 +291,19 @@ def apply_batch(
             tombstones=target.tombstones,
         )
         return res.inserted + res.updated + res.deleted, res.committed
-    assert isinstance(target, PostgresTarget)
-    from lakeshift.sinks.sql_apply import ChildTable, apply_sql_batch
+    assert isinstance(target, PostgresTarget | MariaDbTarget)
+    from lakeshift.sinks.sql_apply import ChildTable, apply_mysql_batch, apply_sql_batch
     from lakeshift.sync.normalise import split_children
 
     reduced = reduced.persist()  # staged as parent and child tables: compute it once
     parent, kids = split_children(reduced, cfg.keys, target.children)
     child_tables = [ChildTable(c.table, kids[c.table], c.key_columns) for c in target.children]
+    apply = apply_sql_batch if isinstance(target, PostgresTarget) else apply_mysql_batch
+    conn = target.dsn if isinstance(target, PostgresTarget) else target.url
     try:
-        sql = apply_sql_batch(
+        sql = apply(
             spark,
-            target.dsn,
+            conn,
             target.table,
             parent,
             cfg.keys,
@@ -288,15 +325,28 @@ def _lag(
         latest = changes.delta_latest_version(spark, src.path)
         behind = max(0, latest - int(plan["end"]))
         if behind == 0:
-            return 0.0, {"versions": 0}
+            return 0.0, {"versions": 0, "events": 0}
         first = changes.delta_commit_time(spark, src.path, int(plan["end"]) + 1)
-        return (None if first is None else max(0.0, now - first)), {"versions": behind}
+        events = changes.delta_rows_changed_after(spark, src.path, int(plan["end"]))
+        lag = None if first is None else max(0.0, now - first)
+        return lag, {"versions": behind, "events": events}
     if isinstance(src, MongoEventsSource):
-        behind = len(changes.list_event_files(src.path, plan["after"]["after_file"]))
+        pending = changes.list_event_files(src.path, plan["after"]["after_file"])
+        size = sum(Path(f).stat().st_size for f in pending)
         lag = None if max_ts is None else max(0.0, now - (max_ts >> 32))
-        return (0.0 if behind == 0 else lag), {"files": behind}
+        return (0.0 if not pending else lag), {"files": len(pending), "bytes": size}
     if isinstance(src, MongoChangeStreamSource):
         return (None if max_ts is None else max(0.0, now - (max_ts >> 32))), {}
+    if isinstance(src, LakeFilesSource):
+        state = SyncState(cfg.state_dir, cfg.name)
+        stored = state.load_manifest(str(plan["after"]["manifest"]))
+        current = changes.list_lake_files(src.path, src.include, src.exclude)
+        changed, gone = changes.manifest_diff(current, stored)
+        if not changed and not gone:
+            return 0.0, {"files": 0, "bytes": 0}
+        oldest = min((current[r].mtime_ns for r in changed), default=time.time_ns())
+        size = sum(current[r].size for r in changed)
+        return max(0.0, now - oldest / 1e9), {"files": len(changed) + len(gone), "bytes": size}
     return None, {}
 
 
@@ -307,19 +357,74 @@ def run_batch(
     from pyspark.sql import functions as F
 
     began = time.monotonic()
-    frame = read_batch(spark, cfg, plan)
-    stats = frame.agg(F.count(F.lit(1)).alias("n"), F.max(TS).alias("ts")).first()
-    events = int(stats["n"]) if stats is not None else 0
-    max_ts = int(stats["ts"]) if stats is not None and stats["ts"] is not None else None
-    keys, committed = apply_batch(spark, cfg, frame, "once", int(plan["batch_id"]))
+    if isinstance(cfg.source, LakeFilesSource) and (not cfg.keys or not plan["files"]):
+        events, keys, committed = _apply_lake_files(spark, cfg, plan)
+        max_ts = None
+    else:
+        frame = read_batch(spark, cfg, plan)
+        stats = frame.agg(F.count(F.lit(1)).alias("n"), F.max(TS).alias("ts")).first()
+        events = int(stats["n"]) if stats is not None else 0
+        max_ts = int(stats["ts"]) if stats is not None and stats["ts"] is not None else None
+        keys, committed = apply_batch(spark, cfg, frame, "once", int(plan["batch_id"]))
     elapsed = time.monotonic() - began
     lag, behind = _lag(spark, cfg, plan, max_ts)
     report = BatchReport(
         int(plan["batch_id"]), events, keys, elapsed, plan["after"], committed, lag, behind
     )
     state.commit(report.batch_id, plan["after"], report.metrics())
+    if isinstance(cfg.source, LakeFilesSource):
+        state.prune_manifests(str(plan["after"]["manifest"]))
     log.info("sync %s: %s", cfg.name, report.line())
     return report
+
+
+def _apply_lake_files(
+    spark: SparkSession, cfg: SyncConfig, plan: dict[str, Any]
+) -> tuple[int, int, bool]:
+    """Apply a keyless lake-path batch, or a keyed one that only removed files.
+
+    Keyless: append the rows, replacing rows of changed/removed files. Keyed with only removed
+    files: nothing to apply (the rows of a removed file are not deletes).
+
+    Returns ``(rows read, rows written, committed)``.
+    """
+    from pyspark.sql import functions as F
+
+    src = cfg.source
+    assert isinstance(src, LakeFilesSource)
+    if cfg.keys:
+        log.info("sync %s: %d removed file(s) ignored (keyed sync)", cfg.name, len(plan["gone"]))
+        return 0, 0, True
+    target = cfg.target
+    assert isinstance(target, DeltaTarget)  # checked by the config model
+    from lakeshift.sinks.delta_merge import replace_files
+
+    if plan["files"]:
+        rows = changes.read_lake_files(
+            spark, src.path, plan["files"], fmt=src.format, options=src.options, keys=[]
+        ).persist()
+    else:  # only removed files: their earlier rows go, nothing comes
+        from lakeshift.sources.lake import LakeSource
+
+        have = LakeSource("delta", target.path).read(spark).limit(0)
+        if changes.FILE_COL not in have.columns:
+            have = have.withColumn(changes.FILE_COL, F.lit(None).cast("string"))
+        rows = have.drop(*[c for c in HIDDEN if c in have.columns]).persist()
+    try:
+        n = rows.agg(F.count(F.lit(1)).alias("n")).first()
+        count = int(n["n"]) if n is not None else 0
+        res = replace_files(
+            spark,
+            target.path,
+            rows,
+            [*plan["files"], *plan["gone"]],
+            file_col=changes.FILE_COL,
+            app_id=app_id(cfg, "once"),
+            txn_version=int(plan["batch_id"]),
+        )
+    finally:
+        rows.unpersist()
+    return count, res.inserted, res.committed
 
 
 def run_once(
@@ -368,6 +473,16 @@ def run_continuous(
         time.sleep(cfg.trigger_seconds)
 
 
+def _checkpoint_started(checkpoint: str) -> bool:
+    """True when the streaming checkpoint already holds offsets (a restart)."""
+    from lakeshift.sources.fs import resolve, stat
+
+    try:
+        return stat(resolve(checkpoint), "offsets") is not None
+    except Exception:  # an unreachable or missing checkpoint: treat as a first start
+        return False
+
+
 def _stream(  # noqa: PLR0917
     spark: SparkSession,
     cfg: SyncConfig,
@@ -383,8 +498,10 @@ def _stream(  # noqa: PLR0917
             f"sync {cfg.name}: a --once batch is pending in {state.dir}; finish it with --once"
         )
     once_id, pos = _current_position(state, cfg)
+    current = dict(pos)  # the committed position, advanced by every micro-batch
     src = cfg.source
     checkpoint = cfg.checkpoint or str(state.dir / "checkpoint")
+    schema = data_schema(cfg)
     if isinstance(src, DeltaCdfSource):
         applied = int(pos["version"])
         latest = changes.delta_latest_version(spark, src.path)
@@ -393,32 +510,53 @@ def _stream(  # noqa: PLR0917
         stream = changes.stream_delta_changes(spark, src.path, cfg.keys, first)
     else:
         assert isinstance(src, MongoEventsSource)
-        schema = data_schema(cfg)
         assert schema is not None
-        stream = changes.stream_mongo_event_dir(spark, src.path, schema, "_id")
+        # first start: skip files up to the start point / what --once applied (by name); after
+        # that the checkpoint's file log alone decides, so a late file with a lower name still
+        # applies
+        after = None if _checkpoint_started(checkpoint) else pos.get("after_file")
+        stream = changes.stream_event_lines(spark, src.path, after, src.max_files_per_batch)
 
     def each(batch: DataFrame, batch_id: int) -> None:
         began = time.monotonic()
-        stats = batch.agg(F.count(F.lit(1)).alias("n"), F.max(TS).alias("ts")).first()
-        events = int(stats["n"]) if stats is not None else 0
-        if events == 0:
-            return
-        assert stats is not None
-        max_ts = int(stats["ts"])
-        keys, committed = apply_batch(spark, cfg, batch, "stream", int(batch_id))
+        files: list[str] = []
+        if isinstance(src, MongoEventsSource):
+            assert schema is not None
+            batch = batch.persist()
+            # the files of one trigger: a short list (maxFilesPerTrigger bounds it)
+            files = sorted(r[0] for r in batch.select(changes.EVENT_FILE).distinct().collect())
+            frame = changes.parse_event_lines(batch, schema, "_id")
+        else:
+            frame = batch
+        try:
+            stats = frame.agg(F.count(F.lit(1)).alias("n"), F.max(TS).alias("ts")).first()
+            events = int(stats["n"]) if stats is not None else 0
+            if events == 0 and not files:
+                return
+            max_ts = int(stats["ts"]) if stats is not None and stats["ts"] is not None else None
+            keys, committed = (0, True)
+            if events:
+                keys, committed = apply_batch(spark, cfg, frame, "stream", int(batch_id))
+        finally:
+            if files:
+                batch.unpersist()
         position: dict[str, Any] = {"stream_batch": int(batch_id)}
         lag: float | None = None
         behind: dict[str, int] = {}
         if isinstance(src, DeltaCdfSource):
+            assert max_ts is not None
             position["version"] = max_ts
             lag, behind = _lag(spark, cfg, {"end": max_ts}, max_ts)
         else:
-            lag = max(0.0, time.time() - (max_ts >> 32))
+            last = max([*files, *([current["after_file"]] if current.get("after_file") else [])])
+            position["after_file"] = last
+            lag, behind = _lag(spark, cfg, {"after": {"after_file": last}}, max_ts)
         report = BatchReport(
             int(batch_id), events, keys, time.monotonic() - began, position, committed, lag, behind
         )
+        current.update(position)
         # the --once batch counter (Delta txnVersion of the "once" app id) is kept as it was
-        state.commit(once_id, {**pos, **position}, report.metrics())
+        state.commit(once_id, dict(current), report.metrics())
         log.info("sync %s (stream): %s", cfg.name, report.line())
         if on_batch:
             on_batch(report)

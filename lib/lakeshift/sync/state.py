@@ -12,9 +12,12 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lakeshift.files.manifest import Record
 
 
 class SyncState:
@@ -51,6 +54,15 @@ class SyncState:
         """Record the start point (taken before the bulk copy)."""
         self._write("start_point.json", {**point, "recorded_at": time.time()})
 
+    def reset(self) -> None:
+        """Forget the committed position, a pending batch, manifests and the default checkpoint."""
+        import shutil
+
+        for name in ("position.json", "pending.json"):
+            (self.dir / name).unlink(missing_ok=True)
+        for folder in ("manifest", "checkpoint"):
+            shutil.rmtree(self.dir / folder, ignore_errors=True)
+
     def position(self) -> dict[str, Any] | None:
         """The last committed position: ``{"batch_id", "position", "metrics"}``."""
         return self._read("position.json")
@@ -81,3 +93,41 @@ class SyncState:
         path = self.dir / "journal"
         path.mkdir(exist_ok=True)
         return path
+
+    def save_manifest(self, batch_id: int, records: dict[str, Record]) -> str:
+        """Write the lake-path manifest after batch ``batch_id`` (Parquet); returns its name.
+
+        Written when the batch is planned; it becomes the start point of the next diff only
+        when the position naming it is committed, i.e. after the apply committed.
+        """
+        import pyarrow.parquet as pq
+
+        from lakeshift.files.manifest import to_table
+
+        folder = self.dir / "manifest"
+        folder.mkdir(exist_ok=True)
+        name = f"manifest-{batch_id:012d}.parquet"
+        tmp = folder / f".{name}.tmp{os.getpid()}"
+        pq.write_table(to_table(sorted(records.values(), key=lambda r: r.rel)), tmp)
+        os.replace(tmp, folder / name)
+        return name
+
+    def load_manifest(self, name: str) -> dict[str, Record]:
+        """A manifest written by :meth:`save_manifest` (``rel → Record``)."""
+        import pyarrow.parquet as pq
+
+        from lakeshift.files.manifest import Record
+
+        path = self.dir / "manifest" / name
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except OSError as exc:
+            raise ConfigError(f"{path}: expected the sync's stored file manifest: {exc}") from exc
+        return {r["rel"]: Record(**r) for r in rows}
+
+    def prune_manifests(self, keep: str) -> None:
+        """Remove manifests older than ``keep`` (the committed one; called after a commit)."""
+        folder = self.dir / "manifest"
+        for path in folder.glob("manifest-*.parquet"):
+            if path.name < keep:
+                path.unlink(missing_ok=True)
