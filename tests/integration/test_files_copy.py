@@ -278,3 +278,31 @@ def test_spark_executors_copy(tmp_path: Path, spark) -> None:
     assert s.mode == "spark"
     assert (s.copied, s.failed) == (len(AWKWARD), 0)
     assert sha_tree(dst) == expected
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("target", ["local", "concat"])
+def test_file_growing_without_end_is_reported_not_read_forever(
+    tmp_path: Path, hook: None, target: str
+) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "logs").mkdir(parents=True)
+    live = src / "logs/live.log"
+    live.write_bytes(b"line\n" * 1000)
+    (src / "logs/done.log").write_bytes(b"done\n")
+
+    def grow(rel: str, nbytes: int) -> None:  # a writer appending faster than the copy reads
+        if rel == "logs/live.log":
+            with open(live, "ab") as fh:
+                fh.write(b"more\n" * 2000)
+
+    copier.set_test_hook(grow)
+    extra = {"concat": r"(logs)/.*\.log"} if target == "concat" else {}
+    s = run_files(_cfg(src, dst, chunk_bytes=4096, retries=1, **extra))
+
+    assert "logs/live.log" in [f["path"] for f in s.failed_files]
+    assert (
+        "changed during copy"
+        in dict((f["path"], f["reason"]) for f in s.failed_files)["logs/live.log"]
+    )
+    assert not (dst / "logs/live.log").exists()

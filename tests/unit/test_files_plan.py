@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 
+import google_crc32c
 import pytest
 
 from lakeshift.errors import ConfigError, UsageError
-from lakeshift.files.checksum import new_hasher
+from lakeshift.files.checksum import combine, crc32c_combine, new_hasher
 from lakeshift.files.config import FilesConfig
 from lakeshift.files.manifest import Record, parse_journal_name
-from lakeshift.files.plan import PlannedFile, diff, is_blacklisted, is_selected, plan_tasks
+from lakeshift.files.plan import (
+    PlannedFile,
+    concat_key,
+    diff,
+    is_blacklisted,
+    is_selected,
+    output_name,
+    plan_concat,
+    plan_tasks,
+)
 from lakeshift.files.throttle import TokenBucket, per_task_rate
 from lakeshift.sources.fs import FileEntry
 
@@ -162,3 +174,61 @@ def test_config_rejects_target_inside_source(src: str, dst: str) -> None:
 
     with pytest.raises(ConfigError, match="dst must not be inside src"):
         validate_model(FilesConfig, {"src": src, "dst": dst}, "test")
+
+
+@pytest.mark.parametrize(
+    ("key", "index", "name"),
+    [
+        ("logs/2026-01-01.log", 0, "logs/2026-01-01-00000.log"),
+        ("logs/day", 12, "logs/day-00012"),
+        ("day.csv", 1, "day-00001.csv"),
+        ("a.b/.hidden", 0, "a.b/.hidden-00000"),
+    ],
+)
+def test_concat_output_names(key: str, index: int, name: str) -> None:
+    assert output_name(key, index) == name
+
+
+def test_concat_key_joins_groups_and_needs_full_match() -> None:
+    rx = re.compile(r"logs/(\d{4})-(\d\d)-\d\d/.*\.log")
+    assert concat_key("logs/2026-03-01/a.log", rx) == "202603"
+    assert concat_key("logs/2026-03-01/a.log.gz", rx) is None
+
+
+@pytest.mark.parametrize("cut", [0, 1, 4, 9])
+def test_crc32c_combine_matches_one_pass(cut: int) -> None:
+    data = b"123456789"
+    a, b = google_crc32c.value(data[:cut]), google_crc32c.value(data[cut:])
+    assert crc32c_combine(a, b, len(data) - cut) == 0xE3069283
+
+
+def test_combine_md5_parts_is_digest_of_digests() -> None:
+    parts = [hashlib.md5(b"ab").hexdigest(), hashlib.md5(b"c").hexdigest()]
+    expected = hashlib.md5(hashlib.md5(b"ab").digest() + hashlib.md5(b"c").digest()).hexdigest()
+    assert combine("md5", [(parts[0], 2), (parts[1], 1)]) == f"{expected}-2"
+
+
+def test_crc32c_hasher_takes_reused_buffers() -> None:
+    buf = bytearray(b"xx123456789")
+    h = new_hasher("crc32c")
+    h.update(memoryview(buf)[2:6])
+    h.update(memoryview(buf)[6:])
+    assert h.hexdigest() == "e3069283"
+
+
+def test_plan_concat_rewrites_only_changed_outputs() -> None:
+    entries = [FileEntry(f"logs/a/{i}.log", 10, 1) for i in range(4)]
+    entries += [FileEntry("logs/b/0.log", 10, 1), FileEntry("logs/b/1.log", 10, 2)]
+    manifest = {e.rel: _rec(e.rel, 10, 1) for e in entries}
+    for i in range(4):
+        manifest[f"logs/a/{i}.log"].output = "logs/a-0000" + ("0" if i < 2 else "1")
+    manifest["logs/b/0.log"].output = "logs/b-00000"
+    manifest["logs/b/1.log"].output = "logs/b-00000"  # its mtime changed: rewrite
+    d = diff(entries, manifest, [], [], [])
+    plan = plan_concat(d, manifest, r"(logs/[^/]+)/.*\.log", 20)
+    assert [(u.rel, [f.rel for f in u.inputs]) for u in plan.units] == [
+        ("logs/b-00000", ["logs/b/0.log", "logs/b/1.log"])
+    ]
+    assert plan.outputs == {"logs/a-00000", "logs/a-00001", "logs/b-00000"}
+    assert plan.rewritten_unchanged == 1
+    assert d.to_copy == []

@@ -18,6 +18,11 @@ def _size(value: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _size_option(p: argparse.ArgumentParser, flag: str, default: int, text: str) -> None:
+    """Add a size option (``128MB``, ``1GiB``, plain bytes) with ``metavar`` SIZE."""
+    p.add_argument(flag, type=_size, default=default, metavar="SIZE", help=text)
+
+
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``files`` subcommand."""
     p = subparsers.add_parser(
@@ -64,27 +69,31 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         metavar="MB_PER_S",
         help="job-wide cap in MiB/s, shared by concurrent tasks",
     )
-    p.add_argument(
-        "--task-size",
-        type=_size,
-        default=256 << 20,
-        metavar="SIZE",
-        help="bytes per task for small files (default 256MB)",
-    )
+    sizes = [
+        ("--task-size", 256 << 20, "bytes per task for small files (default 256MB)"),
+        ("--big-file", 64 << 20, "files this large get their own task (default 64MB)"),
+        (
+            "--chunk-size",
+            8 << 20,
+            "read buffer; on S3 files up to this size are written with one PUT (default 8MB)",
+        ),
+        (
+            "--split-above",
+            256 << 20,
+            "files this large are copied in parts, --threads at a time: S3 multipart upload, "
+            "local ranges (default 256MB)",
+        ),
+        ("--part-size", 64 << 20, "part size of split copies; S3 needs >= 5MB (default 64MB)"),
+        ("--concat-size", 128 << 20, "target size of one --concat output (default 128MB)"),
+    ]
+    for flag, default, text in sizes:
+        _size_option(p, flag, default, text)
     p.add_argument("--task-files", type=int, default=2000, help="most files per task")
     p.add_argument(
-        "--big-file",
-        type=_size,
-        default=64 << 20,
-        metavar="SIZE",
-        help="files this large get their own task (default 64MB)",
-    )
-    p.add_argument(
-        "--chunk-size",
-        type=_size,
-        default=8 << 20,
-        metavar="SIZE",
-        help="read buffer; on S3 files up to this size are written with one PUT (default 8MB)",
+        "--concat",
+        metavar="REGEX",
+        help="concatenate small line-oriented text files: files whose relative path matches "
+        "REGEX are grouped by its capture groups into outputs named <groups>-NNNNN[.ext]",
     )
     p.add_argument("--threads", type=int, default=4, help="copy threads per task (default 4)")
     p.add_argument(
@@ -134,6 +143,10 @@ def config_from_args(args: argparse.Namespace) -> FilesConfig:
         "big_file": args.big_file,
         "threads": args.threads,
         "chunk_bytes": args.chunk_size,
+        "split_bytes": args.split_above,
+        "part_bytes": args.part_size,
+        "concat": args.concat,
+        "concat_bytes": args.concat_size,
         "retries": args.retries,
         "local": args.local,
         "workers": args.workers,

@@ -39,6 +39,15 @@ class FilesConfig(StrictModel):
         retries: how often a file is copied again after it changed while being copied or after
             a store error (timeouts, throttling).
         chunk_bytes: read/write buffer size.
+        split_bytes: files at least this large (and larger than ``part_bytes``) are copied in
+            parts of ``part_bytes``, ``threads`` parts at a time: S3 targets by a multipart
+            upload to the final key, local targets by ranges written into one staging file.
+        part_bytes: part size of range-split copies (S3 needs at least 5 MiB).
+        concat: opt-in small-file concatenation for line-oriented text: a regular expression
+            matched against the whole relative path; matching files are grouped by the text of
+            its capture groups and each group is written as outputs of about ``concat_bytes``
+            (see :func:`lakeshift.files.plan.plan_concat`).
+        concat_bytes: target size of one concatenation output.
         local: run tasks in a thread pool in this process instead of on Spark.
         workers: concurrent tasks in local mode (default: CPU count).
         s3_endpoint: S3 endpoint URL (default: ``$AWS_ENDPOINT_URL_S3`` / ``$AWS_ENDPOINT_URL``).
@@ -66,6 +75,10 @@ class FilesConfig(StrictModel):
     threads: int = Field(default=4, ge=1, le=64)
     retries: int = Field(default=2, ge=0)
     chunk_bytes: int = Field(default=8 << 20, ge=4096)
+    split_bytes: int = Field(default=256 << 20, ge=1)
+    part_bytes: int = Field(default=64 << 20, ge=1 << 20)
+    concat: str | None = None
+    concat_bytes: int = Field(default=128 << 20, ge=1)
     local: bool = False
     workers: int | None = Field(default=None, ge=1)
     s3_endpoint: str | None = None
@@ -79,4 +92,8 @@ class FilesConfig(StrictModel):
         dst = self.dst.rstrip("/")
         if src == dst or dst.startswith(src + "/"):
             raise ValueError(f"dst must not be inside src (src {self.src!r}, dst {self.dst!r})")
+        if self.dst.split("://", 1)[0] in ("s3", "s3a", "s3n") and self.part_bytes < 5 << 20:
+            raise ValueError(
+                f"part_bytes: S3 needs parts of at least 5 MiB, found {self.part_bytes}"
+            )
         return self

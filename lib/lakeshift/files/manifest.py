@@ -10,7 +10,8 @@ load folds every journal into the newest manifest (last update wins), so a kille
 most the last half second of bookkeeping; files of that window are found again by the
 ``adopt`` check (target already holds the same size and checksum) and are not copied twice.
 
-Statuses: ``queued`` (planned by a run that may have died), ``verified``, ``failed``.
+Statuses: ``queued`` (planned by a run that may have died), ``verified``, ``failed``. Inputs of
+small-file concatenation carry the name of their output file in ``output``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Record:
         reason: why it failed ("" otherwise).
         run_id: the run that wrote this row.
         updated_ns: when (epoch ns).
+        output: for small-file concatenation, the target file this input was appended to
+            ("" for files copied one to one).
     """
 
     rel: str
@@ -65,6 +68,7 @@ class Record:
     reason: str = ""
     run_id: str = ""
     updated_ns: int = 0
+    output: str = ""
 
 
 _FIELDS = [f.name for f in fields(Record)]
@@ -87,7 +91,12 @@ def to_table(records: list[Record]) -> pa.Table:
 
 
 def _from_table(table: pa.Table) -> list[Record]:
-    cols = [table.column(n).to_pylist() for n in _FIELDS]
+    names = set(table.column_names)  # manifests of older versions lack newer columns
+    default = {"output": ""}
+    cols = [
+        table.column(n).to_pylist() if n in names else [default[n]] * table.num_rows
+        for n in _FIELDS
+    ]
     return [Record(*row) for row in zip(*cols, strict=True)]
 
 

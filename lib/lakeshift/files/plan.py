@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+from lakeshift.errors import UsageError
 from lakeshift.files.manifest import Record
 from lakeshift.sources.fs import FileEntry
 
@@ -35,12 +38,33 @@ class PlannedFile:
     adopt: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ConcatUnit:
+    """One output file of small-file concatenation and its inputs, in order.
+
+    Attributes:
+        rel: the output's path relative to the target root.
+        inputs: the source files appended, in path order.
+    """
+
+    rel: str
+    inputs: tuple[PlannedFile, ...]
+
+    @property
+    def size(self) -> int:
+        """Bytes of the inputs (the output may add one newline per input)."""
+        return sum(f.size for f in self.inputs)
+
+
+Unit = PlannedFile | ConcatUnit
+
+
 @dataclass
 class Task:
-    """A group of files copied by one Spark task (byte-balanced)."""
+    """A group of files (or concatenation outputs) copied by one Spark task (byte-balanced)."""
 
     task_id: int
-    files: list[PlannedFile] = field(default_factory=list)
+    files: list[Unit] = field(default_factory=list)
 
     @property
     def nbytes(self) -> int:
@@ -139,8 +163,31 @@ def diff(
     return out
 
 
+T = TypeVar("T", PlannedFile, Unit)
+
+
+def _pack(items: Iterable[T], max_bytes: int, max_files: int | None = None) -> list[list[T]]:
+    """Cut ``items`` (in order) into runs of at most ``max_bytes`` / ``max_files`` each.
+
+    An item larger than ``max_bytes`` forms a run alone.
+    """
+    out: list[list[T]] = []
+    cur: list[T] = []
+    size = 0
+    for item in items:
+        full = max_files is not None and len(cur) >= max_files
+        if cur and (size + item.size > max_bytes or full):
+            out.append(cur)
+            cur, size = [], 0
+        cur.append(item)
+        size += item.size
+    if cur:
+        out.append(cur)
+    return out
+
+
 def plan_tasks(
-    files: list[PlannedFile],
+    files: Sequence[Unit],
     slots: int,
     task_bytes: int = 256 << 20,
     task_files: int = 2000,
@@ -154,22 +201,136 @@ def plan_tasks(
     """
     big = [f for f in files if f.size >= big_file]
     small = sorted((f for f in files if f.size < big_file), key=lambda f: f.rel)
-    tasks: list[list[PlannedFile]] = [[f] for f in sorted(big, key=lambda f: -f.size)]
+    tasks: list[list[Unit]] = [[f] for f in sorted(big, key=lambda f: -f.size)]
     if small:
         want = max(1, 2 * slots)
         total = sum(f.size for f in small)
         max_bytes = max(1, min(task_bytes, math.ceil(total / want)))
         max_files = max(1, min(task_files, math.ceil(len(small) / want)))
-        cur: list[PlannedFile] = []
-        cur_bytes = 0
-        for f in small:
-            if cur and (cur_bytes + f.size > max_bytes or len(cur) >= max_files):
-                tasks.append(cur)
-                cur, cur_bytes = [], 0
-            cur.append(f)
-            cur_bytes += f.size
-        if cur:
-            tasks.append(cur)
+        tasks += _pack(small, max_bytes, max_files)
     # longest processing time first: large tasks start early, small ones fill the gaps
     tasks.sort(key=lambda t: -sum(f.size for f in t))
     return [Task(i, t) for i, t in enumerate(tasks)]
+
+
+@dataclass
+class ConcatPlan:
+    """Small-file concatenation planned against the manifest.
+
+    Attributes:
+        units: outputs to (re)write, each with its inputs.
+        outputs: every output of the current listing (written now or unchanged).
+        inputs: source files that go into outputs.
+        rewritten_unchanged: inputs verified before that are rewritten because their output's
+            set of inputs changed.
+    """
+
+    units: list[ConcatUnit] = field(default_factory=list)
+    outputs: set[str] = field(default_factory=set)
+    inputs: set[str] = field(default_factory=set)
+    rewritten_unchanged: int = 0
+
+
+def concat_key(rel: str, pattern: re.Pattern[str]) -> str | None:
+    """The group key of ``rel``: its capture groups joined, or ``None`` when it does not match.
+
+    Example:
+        >>> concat_key("logs/2026-01-01/a.log", re.compile(r"(logs/[^/]+)/.*[.]log"))
+        'logs/2026-01-01'
+    """
+    m = pattern.fullmatch(rel)
+    if m is None:
+        return None
+    return "".join(g for g in m.groups() if g) or None
+
+
+def output_name(key: str, index: int) -> str:
+    """The deterministic name of output ``index`` of group ``key``.
+
+    The 5-digit index goes before the extension of the key's last component.
+
+    Example:
+        >>> output_name("logs/2026-01-01.log", 0), output_name("logs/day", 2)
+        ('logs/2026-01-01-00000.log', 'logs/day-00002')
+    """
+    head, _, last = key.rpartition("/")
+    stem, dot, ext = last.rpartition(".")
+    if not dot or not stem:
+        stem, ext = last, ""
+    name = f"{stem}-{index:05d}" + (f".{ext}" if ext else "")
+    return f"{head}/{name}" if head else name
+
+
+def plan_concat(d: Diff, manifest: Mapping[str, Record], pattern: str, target: int) -> ConcatPlan:
+    """Group matching files into outputs of about ``target`` bytes; remove them from ``d.to_copy``.
+
+    Files whose relative path fully matches ``pattern`` (a regex with at least one capture
+    group) are grouped by their key (:func:`concat_key`); each group, in path order, is packed
+    into outputs of at most ``target`` bytes (a larger file forms an output alone), named by
+    :func:`output_name`. An output is unchanged (not rewritten) when every input is verified
+    with the listed size and mtime and the manifest records exactly these inputs for it.
+
+    Raises:
+        UsageError: the pattern is not a regex with a capture group, or an output name equals a
+            file copied one to one.
+    """
+    try:
+        rx = re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(
+            f"--concat: expected a regular expression, found {pattern!r}: {exc}"
+        ) from exc
+    if rx.groups < 1:
+        raise UsageError(f"--concat: expected at least one (capture group), found {pattern!r}")
+    plan = ConcatPlan()
+    pending = {f.rel for f in d.to_copy}
+    groups: dict[str, list[PlannedFile]] = {}
+    for f in d.to_copy:
+        key = concat_key(f.rel, rx)
+        if key is not None:
+            groups.setdefault(key, []).append(f)
+    unchanged = set()
+    for rel in d.unchanged:
+        key = concat_key(rel, rx)
+        if key is not None:
+            rec = manifest[rel]
+            groups.setdefault(key, []).append(PlannedFile(rel, rec.size, rec.mtime_ns))
+            unchanged.add(rel)
+    previous: dict[str, set[str]] = {}
+    for rec in manifest.values():
+        if rec.output:
+            previous.setdefault(rec.output, set()).add(rec.rel)
+    concat_inputs: set[str] = set()
+    for key in sorted(groups):
+        for i, chunk in enumerate(_pack(sorted(groups[key], key=lambda f: f.rel), target)):
+            out = output_name(key, i)
+            plan.outputs.add(out)
+            rels = {f.rel for f in chunk}
+            concat_inputs |= rels
+            if rels & pending or previous.get(out) != rels:
+                plan.units.append(ConcatUnit(out, tuple(chunk)))
+                plan.rewritten_unchanged += len(rels & unchanged)
+    plan.inputs = concat_inputs
+    clash = sorted(plan.outputs & (d.source_files - concat_inputs))
+    if clash:
+        raise UsageError(
+            f"--concat: output {clash[0]!r} has the name of a source file copied as is"
+        )
+    d.to_copy = [f for f in d.to_copy if f.rel not in concat_inputs]
+    return plan
+
+
+def release_concatenated(d: Diff, manifest: Mapping[str, Record], inputs: set[str]) -> int:
+    """Copy one to one the files an earlier run concatenated that are no longer concat inputs.
+
+    Such files are verified in the manifest (as inputs of an output), so :func:`diff` counts
+    them unchanged; they move to ``d.to_copy``. Returns how many moved.
+    """
+    moved = [rel for rel in d.unchanged if manifest[rel].output and rel not in inputs]
+    if moved:
+        gone = set(moved)
+        d.unchanged = [rel for rel in d.unchanged if rel not in gone]
+        for rel in moved:
+            rec = manifest[rel]
+            d.to_copy.append(PlannedFile(rel, rec.size, rec.mtime_ns))
+    return len(moved)

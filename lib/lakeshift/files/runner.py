@@ -33,7 +33,17 @@ from lakeshift.errors import JobFailedError, UsageError
 from lakeshift.files import manifest as mf
 from lakeshift.files.config import STATE_DIR, FilesConfig
 from lakeshift.files.copier import CopyContext, run_task
-from lakeshift.files.plan import diff, is_blacklisted, is_selected, plan_tasks
+from lakeshift.files.plan import (
+    ConcatUnit,
+    PlannedFile,
+    Unit,
+    diff,
+    is_blacklisted,
+    is_selected,
+    plan_concat,
+    plan_tasks,
+    release_concatenated,
+)
 from lakeshift.files.progress import Progress, journal_totals
 from lakeshift.files.throttle import per_task_rate
 from lakeshift.log import redact
@@ -73,6 +83,8 @@ class Summary:
     copied: int = 0
     copied_bytes: int = 0
     adopted: int = 0
+    concatenated: int = 0
+    concat_outputs: int = 0
     failed: int = 0
     deleted: int = 0
     empty_dirs: int = 0
@@ -96,7 +108,8 @@ class Summary:
             f"{self.excluded}, blacklisted {self.blacklisted}, unchanged {self.unchanged}",
             f"  {verb} {self.copied if not self.dry_run else self.planned_files} files "
             f"({self.copied_bytes if not self.dry_run else self.planned_bytes} B) in "
-            f"{self.tasks} tasks; adopted {self.adopted}; failed {self.failed}; "
+            f"{self.tasks} tasks; adopted {self.adopted}; concatenated {self.concatenated} "
+            f"into {self.concat_outputs} outputs; failed {self.failed}; "
             f"{'would delete' if self.dry_run else 'deleted'} {self.deleted}; "
             f"empty dirs {self.empty_dirs}",
             f"  {self.seconds:.1f}s, {self.mb_per_s:.1f} MiB/s, {self.files_per_s:.0f} files/s",
@@ -190,28 +203,35 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
     if root is None or not root.is_dir:
         found = "nothing" if root is None else "a file"
         raise UsageError(f"files: expected SRC to be an existing folder, found {found}: {cfg.src}")
-    if not cfg.dry_run:  # staging files of killed runs (never under final names)
+    if not cfg.dry_run:  # staging files and unfinished uploads of killed runs
         sink_fs.remove_dir(dst, dst.path(sink_fs.STAGING_DIR))
+        sink_fs.abort_stale_uploads(dst)
     loaded = mf.load(state)
+    written = {r.output for r in loaded.records.values() if r.output}  # concat outputs so far
     entries = list(source_fs.list_tree(src, reserved=(STATE_DIR, sink_fs.STAGING_DIR)))
     files = [e for e in entries if not e.is_dir]
     summary.listed_files = len(files)
     summary.listed_bytes = sum(e.size for e in files)
     d = diff(entries, loaded.records, cfg.include, cfg.exclude, cfg.blacklist, adopt_all=cfg.update)
+    concat = plan_concat(d, loaded.records, cfg.concat, cfg.concat_bytes) if cfg.concat else None
+    release_concatenated(d, loaded.records, concat.inputs if concat else set())
+    units: list[Unit] = [*d.to_copy, *(concat.units if concat else [])]
     summary.excluded = d.excluded
     summary.blacklisted = len(d.blacklisted)
     summary.blacklisted_files = d.blacklisted[:MAX_LISTED]
-    summary.unchanged = len(d.unchanged)
-    summary.planned_files = len(d.to_copy)
-    summary.planned_bytes = sum(f.size for f in d.to_copy)
+    summary.unchanged = len(d.unchanged) - (concat.rewritten_unchanged if concat else 0)
+    planned = [f for u in units for f in _inputs(u)]
+    summary.planned_files = len(planned)
+    summary.planned_bytes = sum(f.size for f in planned)
     slots = _slots(cfg, spark)
-    tasks = plan_tasks(d.to_copy, slots, cfg.task_bytes, cfg.task_files, cfg.big_file)
+    tasks = plan_tasks(units, slots, cfg.task_bytes, cfg.task_files, cfg.big_file)
+    keep = d.source_files | (concat.outputs if concat else set())
     summary.tasks = len(tasks)
     summary.empty_dirs = len(d.empty_dirs)
 
     if cfg.dry_run:
         if cfg.delete:
-            doomed = _delete_absent(cfg, dst, d.source_files, cfg.blacklist)
+            doomed = _delete_absent(cfg, dst, keep, cfg.blacklist)
             summary.deleted = len(doomed)
             summary.deleted_files = doomed[:MAX_LISTED]
         return _finish(summary, cfg, started)
@@ -221,10 +241,12 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
     for rel in d.gone:
         records.pop(rel, None)
     now = time.time_ns()
-    for f in d.to_copy:
-        records[f.rel] = mf.Record(
-            f.rel, f.size, f.mtime_ns, algo=cfg.checksum, run_id=run_id, updated_ns=now
-        )
+    for u in units:
+        for f in _inputs(u):
+            records[f.rel] = mf.Record(
+                f.rel, f.size, f.mtime_ns, algo=cfg.checksum, run_id=run_id, updated_ns=now
+            )
+            records[f.rel].output = u.rel if isinstance(u, ConcatUnit) else ""
     mf.save(state, records, loaded)
 
     ctx = CopyContext(
@@ -238,6 +260,8 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
         preserve=cfg.preserve,
         retries=cfg.retries,
         chunk_bytes=cfg.chunk_bytes,
+        split_bytes=cfg.split_bytes,
+        part_bytes=cfg.part_bytes,
         threads=cfg.threads,
         rate=per_task_rate(cfg.bandwidth_mb * (1 << 20) if cfg.bandwidth_mb else None, slots),
         s3_endpoint=cfg.s3_endpoint,
@@ -248,6 +272,7 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
 
     final = mf.load(state)
     mf.save(state, final.records, final)
+    outputs: set[str] = set()  # concatenation outputs written by this run
     for rec in final.records.values():
         if rec.run_id != run_id:
             continue
@@ -256,20 +281,33 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
             summary.copied_bytes += rec.size
         elif rec.action == "adopted":
             summary.adopted += 1
+        elif rec.action == "concatenated":
+            summary.concatenated += 1
+            summary.copied_bytes += rec.size
+            outputs.add(rec.output)
         elif rec.status == "failed":
             summary.failed += 1
             if len(summary.failed_files) < MAX_LISTED:
                 summary.failed_files.append({"path": rec.rel, "reason": rec.reason})
     summary.failed_files.sort(key=lambda x: x["path"])
-    lost = [f.rel for t in tasks for f in t.files if final.records[f.rel].status == "queued"]
+    summary.concat_outputs = len(outputs)
+    lost = [
+        f.rel
+        for t in tasks
+        for u in t.files
+        for f in _inputs(u)
+        if final.records[f.rel].status == "queued"
+    ]
     for rel in lost:  # a task ended without journaling a file (should not happen)
         summary.failed += 1
         summary.failed_files.append({"path": rel, "reason": "no result recorded"})
 
     for rel in d.empty_dirs:
         sink_fs.make_dir(dst, rel)
+    for rel in sorted(written - keep):  # concatenation outputs of earlier runs not produced now
+        sink_fs.remove(dst, dst.path(rel))
     if cfg.delete:
-        doomed = _delete_absent(cfg, dst, d.source_files, cfg.blacklist)
+        doomed = _delete_absent(cfg, dst, keep, cfg.blacklist)
         summary.deleted = len(doomed)
         summary.deleted_files = doomed[:MAX_LISTED]
     sink_fs.remove_dir(dst, dst.path(sink_fs.STAGING_DIR))
@@ -308,11 +346,16 @@ def _execute(
         raise JobFailedError(f"files copy {ctx.run_id}: tasks failed: {msg}") from exc
 
 
+def _inputs(unit: Unit) -> tuple[PlannedFile, ...]:
+    return unit.inputs if isinstance(unit, ConcatUnit) else (unit,)
+
+
 def _finish(summary: Summary, cfg: FilesConfig, started: float) -> Summary:
     summary.seconds = round(time.monotonic() - started, 3)
     if summary.seconds > 0:
         summary.mb_per_s = round(summary.copied_bytes / (1 << 20) / summary.seconds, 2)
-        summary.files_per_s = round((summary.copied + summary.adopted) / summary.seconds, 1)
+        done = summary.copied + summary.adopted + summary.concatenated
+        summary.files_per_s = round(done / summary.seconds, 1)
     if cfg.json_path:
         with open(cfg.json_path, "w", encoding="utf-8") as fh:
             json.dump(summary.to_dict(), fh, indent=2)

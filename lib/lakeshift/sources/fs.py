@@ -73,12 +73,14 @@ class Location:
         fs: the pyarrow filesystem.
         root: the root path in the filesystem's own notation.
         kind: ``local``, ``s3`` or the URI scheme.
+        s3: how S3 was reached (S3 locations only; used for multipart uploads).
     """
 
     uri: str
     fs: pafs.FileSystem
     root: str
     kind: str
+    s3: S3Options | None = None
 
     def path(self, rel: str) -> str:
         """The filesystem path of ``rel`` under the root."""
@@ -146,7 +148,7 @@ def resolve(uri: str, s3: S3Options | None = None) -> Location:
         root = rest.split("?", 1)[0].rstrip("/")
         if not root:
             raise UsageError(f"expected s3://bucket[/prefix], found {uri!r}")
-        return Location(uri, _s3_fs(s3 or S3Options()), root, "s3")
+        return Location(uri, _s3_fs(s3 or S3Options()), root, "s3", s3 or S3Options())
     try:
         fs, root = pafs.FileSystem.from_uri(uri)
     except (OSError, ValueError, ImportError) as exc:
@@ -215,10 +217,11 @@ def open_path(loc: Location, path: str) -> BinaryIO | pa.NativeFile:
     """Open filesystem path ``path`` for sequential reading (``FileNotFoundError`` when gone).
 
     Local files are opened with the OS directly (less per-file overhead for many small files);
-    every other store through its pyarrow filesystem. Both give ``read(n)`` and ``close()``.
+    every other store through its pyarrow filesystem. Both give ``read(n)``, ``readinto(buf)``
+    and ``close()``.
     """
     if loc.kind == "local":
-        return open(path, "rb")
+        return open(path, "rb", buffering=0)  # readinto() straight into the caller's buffer
     return loc.fs.open_input_stream(path)
 
 
@@ -232,3 +235,55 @@ def read_parquet(loc: Location, path: str) -> object:
     import pyarrow.parquet as pq
 
     return pq.read_table(path, filesystem=loc.fs)
+
+
+class RangeReader:
+    """Random-access reads of one file: ``read(offset, length)`` from any thread.
+
+    Local files use ``os.pread`` on one descriptor; other stores a pyarrow random-access file
+    (``read_at``; on S3 one ranged GET per call). Open with :func:`open_ranges`.
+    """
+
+    def __init__(self, loc: Location, rel: str) -> None:
+        self._fd: int | None = None
+        self._file: pa.NativeFile | None = None
+        if loc.kind == "local":
+            self._fd = os.open(loc.path(rel), os.O_RDONLY)
+        else:
+            self._file = loc.fs.open_input_file(loc.path(rel))
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes at ``offset`` (fewer only at the end of the file)."""
+        if self._fd is not None:
+            chunks: list[bytes] = []
+            got = 0
+            while got < length:
+                b = os.pread(self._fd, length - got, offset + got)
+                if not b:
+                    break
+                chunks.append(b)
+                got += len(b)
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        assert self._file is not None
+        data = self._file.read_at(length, offset)
+        return data if isinstance(data, bytes) else data.to_pybytes()
+
+    def close(self) -> None:
+        """Release the descriptor / file."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> RangeReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_ranges(loc: Location, rel: str) -> RangeReader:
+    """Open ``rel`` under the root for random-access reads (``FileNotFoundError`` when gone)."""
+    return RangeReader(loc, rel)
