@@ -3,9 +3,13 @@ run; a sync process is killed with SIGKILL mid-batch and resumed; after a final 
 target equals the source.
 
 Delta path: CDF-enabled Delta source → Delta target (bulk = plain Spark copy of the snapshot at
-the start version). MongoDB path: recorded change events in the documented change-stream shape
-(FerretDB, which runs here, has no change streams) replayed from Extended JSON files while a
-writer process adds files, applied by the continuous (Structured Streaming) mode.
+the start version); the writer runs as a thread on the test's own Spark session (the same
+INSERT / UPDATE / DELETE / MERGE commits as ``sync_writer.py delta``, without a second JVM start:
+the test's cost), concurrently with the bulk copy and the sync; the sync is a separate process,
+killed with SIGKILL while its batch is pending. MongoDB path: recorded change events in the
+documented change-stream shape (FerretDB, which runs here, has no change streams) replayed from
+Extended JSON files while a writer process adds files, applied by the continuous (Structured
+Streaming) mode.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +31,7 @@ from lakeshift.sync import engine
 from lakeshift.sync.columns import live_rows
 from lakeshift.sync.config import SyncConfig
 from lakeshift.sync.state import SyncState
+from tests.e2e.sync_writer import delta_round
 from tests.integration.sync_helpers import COLUMNS, expected_state, make_events, write_events
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,17 +86,22 @@ def test_delta_cdf_live_sync_with_sigkill(spark, tmp_path):
     cfg = validate_model(SyncConfig, conf, str(cfg_file))
     start = engine.record_start_point(spark, cfg)["version"]
 
-    writer = subprocess.Popen(
-        [sys.executable, str(WRITER), "delta", src, "2"],
-        env=_env(),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for k in (1, 2):
+                delta_round(spark, src, k)
+        except BaseException as exc:  # reported by the test thread
+            failures.append(exc)
+
+    writer = threading.Thread(target=write, name="sync-writer", daemon=True)
+    writer.start()
     try:
         # bulk copy of the snapshot at the start version, while the writer commits
         deadline = time.monotonic() + 240
         while delta_latest_version(spark, src) < start + 2 and time.monotonic() < deadline:
-            time.sleep(0.5)
+            time.sleep(0.2)
         spark.read.format("delta").option("versionAsOf", start).load(src).write.format(
             "delta"
         ).save(tgt)
@@ -118,15 +129,18 @@ def test_delta_cdf_live_sync_with_sigkill(spark, tmp_path):
             time.sleep(0.05)
         time.sleep(1.0)
         os.kill(sync.pid, signal.SIGKILL)
-        sync.wait()
+        assert sync.wait() == -signal.SIGKILL  # killed, not finished
+        killed = state.pending()
+        assert killed is not None  # mid-batch: planned, not committed
 
         # resume while the writer is still writing, then a final catch-up after it stopped
         reports = list(engine.run_once(spark, cfg, max_batches=2))
-        assert writer.wait(timeout=400) == 0
+        assert reports[0].batch_id == killed["batch_id"]  # the killed batch re-runs, same id
+        writer.join(timeout=400)
+        assert not writer.is_alive() and not failures, failures
         reports += list(engine.run_once(spark, cfg))
     finally:
-        if writer.poll() is None:
-            writer.kill()
+        writer.join(timeout=60)
     assert state.pending() is None
     assert reports and reports[-1].behind == {"versions": 0, "events": 0}
     assert state.position()["position"]["version"] == delta_latest_version(spark, src)

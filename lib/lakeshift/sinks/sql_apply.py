@@ -174,6 +174,7 @@ def ensure_tables(
                 k=s.idents(keys),
             )
         )
+        _pg_add_version_columns(cur, s, parent_table)
         key_fields = [f for f in data if f.name in keys]
         kcols = s.sql.SQL(", ").join(
             s.q("{n} " + pg_type(f.dataType), n=s.sql.Identifier(f.name)) for f in key_fields
@@ -213,6 +214,29 @@ def ensure_tables(
             )
         )
     conn.commit()
+
+
+def _pg_add_version_columns(cur: Any, s: _Sql, table: str) -> None:
+    """Add the version columns to a parent table the bulk copy created without them.
+
+    ``lakeshift transform`` (the bulk phase of a MongoDB → SQL migration) creates the parent
+    table; its rows get null versions, older than every change event. The catalog is looked up
+    first, so the usual case (columns present) takes no ``ALTER TABLE`` lock.
+    """
+    schema, _, name = table.rpartition(".")
+    cur.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+        "AND table_schema = COALESCE(NULLIF(%s, ''), current_schema()) "
+        "AND column_name IN (%s, %s)",
+        (name, schema, TS, ORD),
+    )
+    have = {r[0] for r in cur.fetchall()}
+    if TS not in have:
+        cur.execute(s.q("ALTER TABLE {t} ADD COLUMN {c} bigint", t=s.ident(table), c=s.ident(TS)))
+    if ORD not in have:
+        cur.execute(
+            s.q('ALTER TABLE {t} ADD COLUMN {c} text COLLATE "C"', t=s.ident(table), c=s.ident(ORD))
+        )
 
 
 def applied_batch(conn: Any, app_id: str) -> int | None:
@@ -583,6 +607,17 @@ def ensure_mysql_tables(
             f"CREATE TABLE IF NOT EXISTS {_myq(parent_table)} ({_my_cols(data, keys)}, "
             f"{hidden}, PRIMARY KEY ({kq})){_MY_TAIL}"
         )
+        # a parent table created by the bulk copy (lakeshift transform) has no version columns
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            "DATABASE() AND table_name = %s AND column_name IN (%s, %s)",
+            (parent_table, TS, ORD),
+        )
+        have = {r[0] for r in cur.fetchall()}
+        if TS not in have:
+            cur.execute(f"ALTER TABLE {_myq(parent_table)} ADD COLUMN {_myq(TS)} BIGINT")
+        if ORD not in have:
+            cur.execute(f"ALTER TABLE {_myq(parent_table)} ADD COLUMN {_myq(ORD)} {_MY_ORD}")
         cur.execute(
             f"CREATE TABLE IF NOT EXISTS {_myq(parent_table + '__lakeshift_tombstones')} "
             f"({_my_cols(key_fields, keys)}, {_myq(TS)} BIGINT NOT NULL, "

@@ -235,14 +235,17 @@ def stream_event_lines(
     directory: str,
     after_file: str | None = None,
     max_files_per_trigger: int | None = None,
+    skip_files: Sequence[str] | None = None,
 ) -> DataFrame:
     """A streaming frame of the lines of new ``*.jsonl`` event files in ``directory``.
 
     Columns: ``value`` (one event) and ``_lakeshift_event_file`` (its file name). The file
     source records the files each micro-batch read in the query's checkpoint, so a restarted
     query never reads them again; files named at or before ``after_file`` (the start point, or
-    what ``--once`` already applied) are filtered out on the file's name before any parsing.
-    Parse a micro-batch with :func:`parse_event_lines`.
+    what ``--once`` already applied) are filtered out on the file's name before any parsing;
+    ``skip_files`` (the names in the processed-files log) are filtered out the same way and
+    replace the ``after_file`` rule when given. Parse a micro-batch with
+    :func:`parse_event_lines`.
     """
     from pyspark.sql import functions as F
 
@@ -250,7 +253,10 @@ def stream_event_lines(
     if max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", int(max_files_per_trigger))
     lines = reader.load(directory).select("value", F.col("_metadata.file_name").alias(EVENT_FILE))
-    if after_file:
+    if skip_files is not None:
+        if skip_files:
+            lines = lines.where(~F.col(EVENT_FILE).isin(sorted(skip_files)))
+    elif after_file:
         lines = lines.where(F.col(EVENT_FILE) > F.lit(after_file))
     return lines
 
@@ -258,6 +264,30 @@ def stream_event_lines(
 def parse_event_lines(lines: DataFrame, schema: StructType, key: str = "_id") -> DataFrame:
     """The change frame of event lines (a micro-batch of :func:`stream_event_lines`)."""
     return _parse_lines(lines.select("value"), schema, key, None)
+
+
+def event_file_records(directory: str) -> dict[str, Record]:
+    """The processed-files view of a local event folder now: ``name → Record(size, mtime)``.
+
+    Only ``*.jsonl`` files directly in the folder count (a writer's ``.tmp`` file does not).
+
+    Raises:
+        SourceError: the folder does not exist.
+    """
+    from lakeshift.files.manifest import Record
+
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise SourceError(f"{directory}: expected a folder of change-event files, found none")
+    out: dict[str, Record] = {}
+    for path in folder.glob("*.jsonl"):
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # removed while listing
+            continue
+        if path.is_file():
+            out[path.name] = Record(path.name, st.st_size, st.st_mtime_ns, status="verified")
+    return out
 
 
 def list_event_files(directory: str, after: str | None = None) -> list[str]:
@@ -524,3 +554,99 @@ def read_lake_files(
 
 def _sql_str(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def removed_file_events(
+    target_rows: DataFrame,
+    remaining: DataFrame | None,
+    gone: Sequence[str],
+    keys: Sequence[str],
+) -> DataFrame:
+    """Change events for the removal of lake files ``gone`` (keyed sync; pure transform).
+
+    The lake path is the source of truth: a key no file holds any more is deleted. Candidates
+    are the target's live rows written from a removed file (``_lakeshift_ord`` is the file that
+    last wrote the row) or by the bulk copy (no version):
+
+    * a candidate key that no remaining file holds becomes a delete;
+    * a key whose row came from a removed file but that a remaining file still holds gets the
+      row of the newest remaining file holding it (an older row shows through again);
+    * bulk-copied rows whose key a remaining file holds are left alone.
+
+    The events are versioned just above the row they replace (its time plus 1 µs; time 0 for
+    bulk rows), so any file written after the removed one still wins over the removal, and a
+    replay changes nothing. A row that shows through keeps its own file as ordinal, so it is
+    attributed to that file when that one is removed in turn.
+
+    Args:
+        target_rows: live target rows with the key columns, ``_lakeshift_ts`` and
+            ``_lakeshift_ord`` (other columns are kept as data columns of the deletes, as nulls).
+        remaining: the rows of every remaining file as a change frame (:func:`read_lake_files`
+            with keys), or None when no file is left.
+        gone: relative paths of the removed files.
+        keys: key columns.
+    """
+    from pyspark.sql import functions as F
+
+    from lakeshift.sync.reduce import latest_per_key
+
+    from_gone = F.col(ORD).isin(list(gone))
+    cand = target_rows.where(F.col(ORD).isNull() | from_gone)
+    data = [f for f in cand.schema.fields if f.name not in HIDDEN and f.name != FILE_COL]
+    key_cols = [F.col(f"`{k}`") for k in keys]
+    bump_ts = F.coalesce(F.col(TS) + F.lit(1), F.lit(0)).cast("bigint")
+    bump_ord = F.concat(F.coalesce(F.col(ORD), F.lit("")), F.lit("/removed"))
+    held = None if remaining is None else remaining.select(*key_cols).distinct()
+    lost = cand if held is None else cand.join(held, list(keys), "left_anti")
+    deletes = lost.select(
+        *[
+            F.col(f"`{f.name}`") if f.name in keys else F.lit(None).cast(f.dataType).alias(f.name)
+            for f in data
+        ],
+        bump_ts.alias(TS),
+        bump_ord.alias(ORD),
+        F.lit(True).alias(DELETED),
+    )
+    if remaining is None:
+        return deletes
+    removed = cand.where(from_gone).select(*key_cols, bump_ts.alias("__ts"))
+    shown = latest_per_key(remaining.join(removed.select(*key_cols), list(keys), "left_semi"), keys)
+    shown = shown.join(removed, list(keys))
+    shown = shown.withColumn(TS, F.greatest(F.col(TS), F.col("__ts"))).drop("__ts")
+    return shown.unionByName(deletes, allowMissingColumns=True)
+
+
+def sql_target_versions(
+    spark: SparkSession,
+    jdbc: tuple[str, Mapping[str, str]],
+    table: str,
+    keys: Sequence[str],
+    gone: Sequence[str],
+    *,
+    quote: str = '"',
+) -> DataFrame:
+    """Keys and version of a SQL target's rows from the files ``gone`` or the bulk copy.
+
+    Args:
+        spark: the session.
+        jdbc: JDBC URL and properties (user, password, driver).
+        table: the parent table.
+        keys: key columns.
+        gone: removed files (their relative paths are the rows' ordinals).
+        quote: the identifier quote of the dialect (a backtick for MySQL/MariaDB).
+    """
+
+    def q(name: str) -> str:
+        return ".".join(quote + p.replace(quote, quote * 2) + quote for p in name.split(".", 1))
+
+    def lit(text: str) -> str:  # MySQL string literals treat a backslash as an escape
+        text = text.replace("\\", "\\\\") if quote == "`" else text
+        return "'" + text.replace("'", "''") + "'"
+
+    files = ", ".join(lit(g) for g in gone)
+    cols = ", ".join(q(c) for c in [*keys, TS, ORD])
+    query = f"SELECT {cols} FROM {q(table)} WHERE {q(ORD)} IS NULL OR {q(ORD)} IN ({files})"
+    url, props = jdbc
+    return (
+        spark.read.format("jdbc").option("url", url).option("query", query).options(**props).load()
+    )

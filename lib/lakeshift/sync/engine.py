@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
+    from lakeshift.files.manifest import Record
+
 log = logging.getLogger(__name__)
 
 
@@ -122,8 +124,10 @@ def record_start_point(spark: SparkSession, cfg: SyncConfig) -> dict[str, Any]:
     if isinstance(src, DeltaCdfSource):
         point = {"version": changes.delta_latest_version(spark, src.path)}
     elif isinstance(src, MongoEventsSource):
-        files = changes.list_event_files(src.path)
-        point = {"after_file": Path(files[-1]).name if files else None}
+        # the processed-files log starts with every file present: the bulk copy has them
+        records = changes.event_file_records(src.path)
+        name = SyncState(cfg.state_dir, cfg.name).save_manifest(0, records)
+        point = {"after_file": max(records) if records else None, "manifest": name}
     elif isinstance(src, MongoChangeStreamSource):
         point = changes.mongo_start_point(src.uri, src.database, src.collection)
     elif isinstance(src, LakeFilesSource):
@@ -178,11 +182,7 @@ def plan_next(spark: SparkSession, cfg: SyncConfig, state: SyncState) -> dict[st
             )
             plan = {"start": applied + 1, "end": end, "after": {"version": end}}
     elif isinstance(src, MongoEventsSource):
-        files = changes.list_event_files(src.path, pos.get("after_file"))
-        if src.max_files_per_batch:
-            files = files[: src.max_files_per_batch]
-        if files:
-            plan = {"files": files, "after": {**pos, "after_file": Path(files[-1]).name}}
+        plan = _plan_event_files(src, state, pos, batch_id)
     elif isinstance(src, MongoChangeStreamSource):
         out = state.journal_dir() / f"batch-{batch_id:012d}.jsonl"
         count, token = changes.record_change_stream(
@@ -215,6 +215,47 @@ def plan_next(spark: SparkSession, cfg: SyncConfig, state: SyncState) -> dict[st
     return plan
 
 
+def applied_event_files(
+    state: SyncState, pos: dict[str, Any], current: dict[str, Record]
+) -> dict[str, Record]:
+    """The processed-files log of an event folder at position ``pos``.
+
+    A position written before the log existed has only ``after_file``: the files named at or
+    before it count as applied (with their current size and modification time).
+    """
+    if pos.get("manifest"):
+        return state.load_manifest(str(pos["manifest"]))
+    after = pos.get("after_file")
+    return {n: r for n, r in current.items() if after is not None and n <= after}
+
+
+def _plan_event_files(
+    src: MongoEventsSource, state: SyncState, pos: dict[str, Any], batch_id: int
+) -> dict[str, Any] | None:
+    """Every event file not in the processed-files log (new, late or rewritten), by name.
+
+    A file is applied when the log holds it with the same size and modification time, so a
+    late file with a lower name is applied too; a rewritten file is applied again (the version
+    guard makes its already applied events no-ops). The log after the batch is written now and
+    named by the position only once the apply committed.
+    """
+    current = changes.event_file_records(src.path)
+    applied = applied_event_files(state, pos, current)
+    todo, gone = changes.manifest_diff(current, applied)
+    if src.max_files_per_batch:
+        todo = todo[: src.max_files_per_batch]
+    if not todo:
+        return None
+    after = {k: v for k, v in applied.items() if k not in gone}
+    after.update({n: current[n] for n in todo})
+    name = state.save_manifest(batch_id, after)
+    last = max([*todo, *([str(pos["after_file"])] if pos.get("after_file") else [])])
+    return {
+        "files": [str(Path(src.path) / n) for n in todo],
+        "after": {**pos, "after_file": last, "manifest": name},
+    }
+
+
 def _plan_lake_files(
     src: LakeFilesSource, state: SyncState, pos: dict[str, Any], batch_id: int
 ) -> dict[str, Any] | None:
@@ -229,14 +270,19 @@ def _plan_lake_files(
     after = {k: v for k, v in stored.items() if k not in gone}
     after.update({rel: current[rel] for rel in changed})
     name = state.save_manifest(batch_id, after)
-    return {"files": changed, "gone": gone, "after": {"manifest": name, "files": len(after)}}
+    plan: dict[str, Any] = {
+        "files": changed,
+        "gone": gone,
+        "after": {"manifest": name, "files": len(after)},
+    }
+    return plan
 
 
 # ------------------------------------------------------------------ reading and applying
 
 
-def read_batch(spark: SparkSession, cfg: SyncConfig, plan: dict[str, Any]) -> DataFrame:
-    """The change frame of a planned batch."""
+def read_batch(spark: SparkSession, cfg: SyncConfig, plan: dict[str, Any]) -> DataFrame | None:
+    """The change frame of a planned batch (None: a lake-path batch with nothing to apply)."""
     src = cfg.source
     if isinstance(src, DeltaCdfSource):
         return changes.read_delta_changes(spark, src.path, cfg.keys, plan["start"], plan["end"])
@@ -245,9 +291,17 @@ def read_batch(spark: SparkSession, cfg: SyncConfig, plan: dict[str, Any]) -> Da
         assert schema is not None  # checked by the config model
         return changes.read_mongo_event_files(spark, plan["files"], schema, "_id")
     if isinstance(src, LakeFilesSource):
-        return changes.read_lake_files(
-            spark, src.path, plan["files"], fmt=src.format, options=src.options, keys=cfg.keys
-        )
+        frame = None
+        if plan["files"]:
+            frame = changes.read_lake_files(
+                spark, src.path, plan["files"], fmt=src.format, options=src.options, keys=cfg.keys
+            )
+        removed = _removed_files(spark, cfg, src, plan) if plan.get("gone") else None
+        if removed is not None:
+            frame = (
+                removed if frame is None else frame.unionByName(removed, allowMissingColumns=True)
+            )
+        return frame
     assert isinstance(src, WatermarkSource)
     from lakeshift.sources import from_spec
 
@@ -262,6 +316,50 @@ def read_batch(spark: SparkSession, cfg: SyncConfig, plan: dict[str, Any]) -> Da
             gone = changes.key_set_deletes(source.read(spark), target_keys, cfg.keys, plan["high"])
             frame = frame.unionByName(gone, allowMissingColumns=True)
     return frame
+
+
+def _removed_files(
+    spark: SparkSession, cfg: SyncConfig, src: LakeFilesSource, plan: dict[str, Any]
+) -> DataFrame | None:
+    """Delete (or re-show) events for the keys of removed lake files (None: no target yet).
+
+    See :func:`lakeshift.sources.changes.removed_file_events`.
+    """
+    from lakeshift.sync.columns import DELETED, ORD, TS
+
+    target = cfg.target
+    gone = list(plan["gone"])
+    if isinstance(target, DeltaTarget):
+        if not _delta_exists(spark, target.path):
+            return None
+        from pyspark.sql import functions as F
+
+        from lakeshift.sources.lake import LakeSource
+
+        rows = LakeSource("delta", target.path).read(spark)
+        if ORD not in rows.columns:  # only the bulk copy wrote it so far
+            rows = rows.withColumn(TS, F.lit(None).cast("bigint"))
+            rows = rows.withColumn(ORD, F.lit(None).cast("string"))
+        if DELETED in rows.columns:
+            rows = rows.where(~F.coalesce(F.col(DELETED), F.lit(False)))
+    else:
+        from lakeshift.sinks.sql_apply import jdbc_from_dsn, mysql_jdbc
+
+        if isinstance(target, PostgresTarget):
+            jdbc, quote = jdbc_from_dsn(target.dsn), '"'
+        else:
+            jdbc, quote = mysql_jdbc(target.url), "`"
+        rows = changes.sql_target_versions(spark, jdbc, target.table, cfg.keys, gone, quote=quote)
+    state = SyncState(cfg.state_dir, cfg.name)
+    left = sorted(state.load_manifest(str(plan["after"]["manifest"])))
+    remaining = (
+        changes.read_lake_files(
+            spark, src.path, left, fmt=src.format, options=src.options, keys=cfg.keys
+        )
+        if left
+        else None
+    )
+    return changes.removed_file_events(rows, remaining, gone, cfg.keys)
 
 
 def _delta_exists(spark: SparkSession, path: str) -> bool:
@@ -331,8 +429,12 @@ def _lag(
         lag = None if first is None else max(0.0, now - first)
         return lag, {"versions": behind, "events": events}
     if isinstance(src, MongoEventsSource):
-        pending = changes.list_event_files(src.path, plan["after"]["after_file"])
-        size = sum(Path(f).stat().st_size for f in pending)
+        current = changes.event_file_records(src.path)
+        state = SyncState(cfg.state_dir, cfg.name)
+        pending, _ = changes.manifest_diff(
+            current, applied_event_files(state, plan["after"], current)
+        )
+        size = sum(current[n].size for n in pending)
         lag = None if max_ts is None else max(0.0, now - (max_ts >> 32))
         return (0.0 if not pending else lag), {"files": len(pending), "bytes": size}
     if isinstance(src, MongoChangeStreamSource):
@@ -357,11 +459,13 @@ def run_batch(
     from pyspark.sql import functions as F
 
     began = time.monotonic()
-    if isinstance(cfg.source, LakeFilesSource) and (not cfg.keys or not plan["files"]):
+    frame = None
+    if isinstance(cfg.source, LakeFilesSource) and not cfg.keys:
         events, keys, committed = _apply_lake_files(spark, cfg, plan)
         max_ts = None
+    elif (frame := read_batch(spark, cfg, plan)) is None:
+        events, keys, committed, max_ts = 0, 0, True, None
     else:
-        frame = read_batch(spark, cfg, plan)
         stats = frame.agg(F.count(F.lit(1)).alias("n"), F.max(TS).alias("ts")).first()
         events = int(stats["n"]) if stats is not None else 0
         max_ts = int(stats["ts"]) if stats is not None and stats["ts"] is not None else None
@@ -372,7 +476,9 @@ def run_batch(
         int(plan["batch_id"]), events, keys, elapsed, plan["after"], committed, lag, behind
     )
     state.commit(report.batch_id, plan["after"], report.metrics())
-    if isinstance(cfg.source, LakeFilesSource):
+    if isinstance(cfg.source, LakeFilesSource | MongoEventsSource) and plan["after"].get(
+        "manifest"
+    ):
         state.prune_manifests(str(plan["after"]["manifest"]))
     log.info("sync %s: %s", cfg.name, report.line())
     return report
@@ -381,10 +487,7 @@ def run_batch(
 def _apply_lake_files(
     spark: SparkSession, cfg: SyncConfig, plan: dict[str, Any]
 ) -> tuple[int, int, bool]:
-    """Apply a keyless lake-path batch, or a keyed one that only removed files.
-
-    Keyless: append the rows, replacing rows of changed/removed files. Keyed with only removed
-    files: nothing to apply (the rows of a removed file are not deletes).
+    """Apply a keyless lake-path batch: append the rows, replacing rows of changed/removed files.
 
     Returns ``(rows read, rows written, committed)``.
     """
@@ -392,9 +495,6 @@ def _apply_lake_files(
 
     src = cfg.source
     assert isinstance(src, LakeFilesSource)
-    if cfg.keys:
-        log.info("sync %s: %d removed file(s) ignored (keyed sync)", cfg.name, len(plan["gone"]))
-        return 0, 0, True
     target = cfg.target
     assert isinstance(target, DeltaTarget)  # checked by the config model
     from lakeshift.sinks.delta_merge import replace_files
@@ -511,11 +611,19 @@ def _stream(  # noqa: PLR0917
     else:
         assert isinstance(src, MongoEventsSource)
         assert schema is not None
-        # first start: skip files up to the start point / what --once applied (by name); after
-        # that the checkpoint's file log alone decides, so a late file with a lower name still
-        # applies
-        after = None if _checkpoint_started(checkpoint) else pos.get("after_file")
-        stream = changes.stream_event_lines(spark, src.path, after, src.max_files_per_batch)
+        # first start: skip the files in the processed-files log (start point and what --once
+        # applied); after that the checkpoint's file log alone decides, so a late file with a
+        # lower name still applies
+        skip: list[str] | None = None
+        after = None
+        if not _checkpoint_started(checkpoint):
+            if pos.get("manifest"):
+                skip = sorted(state.load_manifest(str(pos["manifest"])))
+            else:
+                after = pos.get("after_file")
+        stream = changes.stream_event_lines(
+            spark, src.path, after, src.max_files_per_batch, skip_files=skip
+        )
 
     def each(batch: DataFrame, batch_id: int) -> None:
         began = time.monotonic()
@@ -548,15 +656,25 @@ def _stream(  # noqa: PLR0917
             position["version"] = max_ts
             lag, behind = _lag(spark, cfg, {"end": max_ts}, max_ts)
         else:
+            assert isinstance(src, MongoEventsSource)
             last = max([*files, *([current["after_file"]] if current.get("after_file") else [])])
             position["after_file"] = last
-            lag, behind = _lag(spark, cfg, {"after": {"after_file": last}}, max_ts)
+            if files:  # the processed-files log, so a later --once does not re-read them
+                now = changes.event_file_records(src.path)
+                log_ = applied_event_files(state, current, now)
+                log_.update({n: now[n] for n in files if n in now})
+                position["manifest"] = state.save_manifest(
+                    once_id, log_, tag=f"-s{int(batch_id):012d}"
+                )
+            lag, behind = _lag(spark, cfg, {"after": {**current, **position}}, max_ts)
         report = BatchReport(
             int(batch_id), events, keys, time.monotonic() - began, position, committed, lag, behind
         )
         current.update(position)
         # the --once batch counter (Delta txnVersion of the "once" app id) is kept as it was
         state.commit(once_id, dict(current), report.metrics())
+        if current.get("manifest"):
+            state.prune_manifests(str(current["manifest"]))
         log.info("sync %s (stream): %s", cfg.name, report.line())
         if on_batch:
             on_batch(report)

@@ -94,11 +94,14 @@ class SyncState:
         path.mkdir(exist_ok=True)
         return path
 
-    def save_manifest(self, batch_id: int, records: dict[str, Record]) -> str:
-        """Write the lake-path manifest after batch ``batch_id`` (Parquet); returns its name.
+    def save_manifest(self, batch_id: int, records: dict[str, Record], tag: str = "") -> str:
+        """Write the file manifest after batch ``batch_id`` (Parquet); returns its name.
 
-        Written when the batch is planned; it becomes the start point of the next diff only
-        when the position naming it is committed, i.e. after the apply committed.
+        Lake paths: the files read so far; event folders: the processed-files log (name, size,
+        modification time of every applied event file). Written when the batch is planned; it
+        becomes the start point of the next diff only when the position naming it is committed,
+        i.e. after the apply committed. ``tag`` tells apart manifests of streaming micro-batches
+        (which keep the ``--once`` batch id).
         """
         import pyarrow.parquet as pq
 
@@ -106,7 +109,7 @@ class SyncState:
 
         folder = self.dir / "manifest"
         folder.mkdir(exist_ok=True)
-        name = f"manifest-{batch_id:012d}.parquet"
+        name = f"manifest-{batch_id:012d}{tag}.parquet"
         tmp = folder / f".{name}.tmp{os.getpid()}"
         pq.write_table(to_table(sorted(records.values(), key=lambda r: r.rel)), tmp)
         os.replace(tmp, folder / name)
