@@ -45,9 +45,18 @@ def test_profile_then_transform_to_sqlite(spark, tmp_path, capsys) -> None:
     assert summary["collections"]["sample_mflix.users"]["rows"] == {"users": 185}
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (185,)
+    assert {"connect", "handoff", "copy", "commit"} <= set(
+        summary["collections"]["sample_mflix.users"]["load_task_seconds"]
+    )
     # create mode refuses to overwrite: a load error, exit 1, one line on stderr
     assert main(["transform", "--config", str(config)]) == 1
     assert "already exist" in capsys.readouterr().err
+    # replace with the same run id loads again (the old ledger rows are forgotten)
+    assert main(["transform", "--config", str(config), "--replace"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["ok"] and again["collections"]["sample_mflix.users"]["skipped_partitions"] == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (185,)
 
 
 def test_bad_config_exits_2(tmp_path, capsys) -> None:

@@ -1,7 +1,11 @@
 """Live MongoDB path: the official Spark connector against FerretDB (SQLite backend).
 
-FerretDB v1 stores no Decimal128 (its wire layer rejects the type), so the live documents use
-every other BSON type the mapper handles; Decimal128 exactness is covered by the dump tests.
+What FerretDB v1 loses is pinned here (``test_what_ferretdb_lacks``), so a FerretDB upgrade that
+changes it fails loudly: it cannot store Decimal128 (so the live documents use every other BSON
+type the mapper handles; Decimal128 exactness is covered by the dump and Extended JSON tests),
+it returns ``$$ROOT`` as a literal string, and it has no ``$sample`` / ``$bucketAuto``. The
+connector itself hands a null and a missing top-level field over alike; lakeshift's ``$type``
+markers keep them apart (``test_null_and_missing_stay_apart``).
 """
 
 from __future__ import annotations
@@ -108,3 +112,47 @@ def test_live_collection_migrates_to_sqlite(spark, server, tmp_path) -> None:
     assert rows[7] == (7, 2**40 + 7, "1857-01-02T03:04:05.678000", 47.37, "Zürich")
     assert lines == sum(i % 3 for i in range(40))
     assert tags == sum(len(["a", "b"][: i % 3]) for i in range(40))
+
+
+def test_what_ferretdb_lacks(server) -> None:
+    import pymongo
+    from pymongo.errors import OperationFailure, PyMongoError
+
+    with pymongo.MongoClient(server.uri, serverSelectionTimeoutMS=10_000) as client:
+        coll = client.shop.orders
+        # $$ROOT is not evaluated: the literal string comes back (so document_mode=root is
+        # refused for FerretDB and the fields mode is used)
+        got = list(coll.aggregate([{"$project": {"_id": 0, "doc": "$$ROOT"}}, {"$limit": 1}]))
+        assert got == [{"doc": "$$ROOT"}]
+        for stage in ({"$sample": {"size": 1}}, {"$bucketAuto": {"groupBy": "$_id", "buckets": 2}}):
+            with pytest.raises(OperationFailure, match="not implemented"):
+                list(coll.aggregate([stage]))
+        # $type works: lakeshift's null/missing markers rely on it
+        kinds = list(coll.aggregate([{"$project": {"t": {"$type": "$nope"}}}, {"$limit": 1}]))
+        assert kinds[0]["t"] == "missing"
+    with pymongo.MongoClient(server.uri, serverSelectionTimeoutMS=10_000) as client:
+        with pytest.raises(PyMongoError):  # Decimal128 cannot be stored at all
+            client.shop.decimals.insert_one({"_id": 1, "price": bson.Decimal128("10.50")})
+        assert client.shop.decimals.count_documents({}) == 0
+
+
+def test_null_and_missing_stay_apart(spark, server) -> None:
+    import pymongo
+
+    from lakeshift.errors import SourceError
+    from lakeshift.sources.factory import from_spec
+
+    docs = [
+        {"_id": 1, "a": None, "n": {"x": None, "y": 1}},
+        {"_id": 2, "n": {"y": 2}},
+        {"_id": 3, "a": 5, "n": None},
+    ]
+    with pymongo.MongoClient(server.uri, serverSelectionTimeoutMS=10_000) as client:
+        client.shop.nulls.drop()
+        client.shop.nulls.insert_many([dict(d) for d in docs])
+    rows = from_spec(f"{server.uri}shop.nulls").read(spark).collect()
+    got = sorted((bson.decode(r["doc"]) for r in rows), key=lambda d: d["_id"])
+    assert got == docs
+    assert "a" in got[0] and "a" not in got[1] and "x" in got[0]["n"] and "x" not in got[1]["n"]
+    with pytest.raises(SourceError, match="ROOT"):
+        from_spec(f"{server.uri}shop.nulls", {"document_mode": "root"}).read(spark)

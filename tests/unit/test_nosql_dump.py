@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import struct
 
 import bson
@@ -108,3 +109,93 @@ def test_extended_json_lines_keep_exact_types() -> None:
     assert line_to_bson("   ") is None
     assert bson.decode(line_to_bson("{not json")) == {"$lakeshift_invalid_json": "{not json"}
     assert namespace_for_json_file("file:/d/sample_mflix/users.json") == "sample_mflix.users"
+
+
+# ------------------------------------------------------------------------------------------------
+# byte ranges of big files (sources/bson_ranges.py)
+
+RANGE_DOCS = [{"_id": i, "pad": "p" * (i * 37 % 900)} for i in range(1200)]
+
+
+def _write_dump(tmp_path, kind: str):  # -> path, expected (ns, _id) list in file order
+    plain = b"".join(bson.encode(d) for d in RANGE_DOCS)
+    expected = [("shop.orders", d["_id"]) for d in RANGE_DOCS]
+    if kind.startswith("archive"):
+        blocks = [
+            ("shop.a", RANGE_DOCS[:500]),
+            ("shop.b", RANGE_DOCS[500:501]),
+            ("shop.a", RANGE_DOCS[501:]),
+        ]
+        plain = archive(blocks)
+        expected = [(ns, d["_id"]) for ns, docs in blocks for d in docs]
+    path = tmp_path / "shop" / ("orders.bson" if kind.startswith("bson") else "dump.archive")
+    path.parent.mkdir()
+    if kind.endswith(".gz"):
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(plain))
+    else:
+        path.write_bytes(plain)
+    return path, expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "split", "min_ranges"),
+    [
+        ("bson", 64 << 10, 8),  # ~600 KB of documents in 64 KB ranges
+        ("bson", 1, 1200),  # every document its own range
+        ("bson", 1 << 30, 1),
+        ("archive", 64 << 10, 8),  # ranges start inside blocks and at headers
+        ("archive", 1, 1200),
+        ("archive.gz", 64 << 10, 1),  # gzip: one streamed range
+        ("bson.gz", 64 << 10, 1),
+    ],
+)
+def test_byte_ranges_read_every_document_exactly_once(
+    tmp_path, kind: str, split: int, min_ranges: int
+) -> None:
+    from lakeshift.sources.bson_ranges import plan_ranges, read_range
+
+    path, expected = _write_dump(tmp_path, kind)
+    ranges = plan_ranges(f"file:{path}", split, "shop.orders")
+    assert len(ranges) >= min_ranges
+    assert ranges[0].start < 1000 and ranges[-1].end == path.stat().st_size
+    assert all(a.end == b.start for a, b in itertools.pairwise(ranges))
+    got = [(ns, bson.decode(raw)["_id"]) for r in ranges for ns, raw in read_range(r)]
+    assert got == expected  # in file order, none twice, none lost
+
+
+@pytest.mark.parametrize("cut", [3, 50])
+def test_byte_ranges_of_a_truncated_file_raise(tmp_path, cut: int) -> None:
+    from lakeshift.sources.bson_ranges import plan_ranges
+
+    path = tmp_path / "t.bson"
+    path.write_bytes(b"".join(bson.encode(d) for d in RANGE_DOCS[:10])[:-cut])
+    with pytest.raises(SourceError, match=r"t\.bson"):
+        plan_ranges(str(path), 1 << 20, "x.t")
+
+
+def test_fields_mode_type_markers_keep_null_apart_from_missing() -> None:
+    import pyarrow as pa
+
+    from lakeshift.sources.mongo import _fields_to_bson, type_markers
+
+    fields = ["a", "b.c", "$x", "n"]
+    markers = type_markers(fields)
+    assert markers == {
+        "__lakeshift_type_0": {"$type": "$a"},
+        "__lakeshift_type_3": {"$type": "$n"},
+    }  # no marker for names that are not plain $field paths
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "a": [None, None, '{"$numberInt": "5"}'],
+            "b.c": [None, "t", None],
+            "$x": [None, None, None],
+            "n": ['{"k": null}', None, None],
+            "__lakeshift_type_0": ["null", "missing", "int"],
+            "__lakeshift_type_3": ["object", "null", "missing"],
+        }
+    )
+    out = next(_fields_to_bson(fields, "db.c", markers)(iter([batch])))
+    docs = [bson.decode(d) for d in out.column("doc").to_pylist()]
+    assert docs == [{"a": None, "n": {"k": None}}, {"b.c": "t", "n": None}, {"a": 5}]
+    assert out.column("ns").to_pylist() == ["db.c"] * 3

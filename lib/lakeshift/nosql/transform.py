@@ -33,6 +33,7 @@ from lakeshift.errors import ConfigError
 from lakeshift.nosql.mapping import Collection, MappingSpec, Table, resolve
 from lakeshift.nosql.normalise import map_documents
 from lakeshift.sinks.sql import (
+    TIMING_PREFIX,
     Connection,
     Mode,
     SqlColumn,
@@ -168,7 +169,9 @@ def run_transform(
     tables = [(c, t, to_sql_table(t)) for c in colls for t in c.tables]
     qtable = quarantine_table(cfg.target.quarantine_table)
     chosen: Mode = mode or cfg.target.mode
-    sink.prepare([st for _, _, st in tables], chosen, keep=[qtable])
+    sink.prepare(
+        [st for _, _, st in tables], chosen, keep=[qtable], labels=[c.source for c in colls]
+    )
     progress(f"run {run_id}: {len(tables)} table(s) ready on {sink.describe()} (mode {chosen})")
 
     if docs is None:
@@ -205,6 +208,11 @@ def run_transform(
             )
             ok = ok and result["invariant"]
             summary["collections"][coll.source] = result
+        finish = getattr(sink, "finish", None)
+        if finish is not None:  # keys deferred by prepare (PostgreSQL): one build after the load
+            added = finish([st for _, _, st in tables])
+            if added:
+                progress(f"added {len(added)} deferred key(s) after the load")
         summary["unmapped_namespaces"] = {ns: n for ns, n in per_ns.items() if ns not in mapped_ns}
         summary["documents_loaded"] = sum(r["loaded"] for r in summary["collections"].values())
         summary["documents_quarantined"] = sum(
@@ -242,7 +250,7 @@ def _run_collection(
     verify: bool,
 ) -> dict[str, Any]:
     t0 = time.monotonic()
-    wide = map_documents(docs, coll, dialect, json_mode)
+    wide = map_documents(docs, coll, dialect, json_mode).drop("_doc_id")  # loaders skip it
     loads = [TableLoad(f"t{i}", to_sql_table(t)) for i, t in enumerate(coll.tables)]
     loads.append(TableLoad("_q", qtable, (("run_id", run_id), ("collection", coll.source))))
     totals, parts, skipped = sink.load_wide(wide, loads, run_id, coll.source, document_counter)
@@ -280,5 +288,10 @@ def _run_collection(
         "skipped_partitions": skipped,
         "checks": checks,
         "invariant": invariant,
+        "load_task_seconds": {  # where the load's time went, summed over tasks
+            k[len(TIMING_PREFIX) :]: round(v / 1e6, 3)
+            for k, v in sorted(totals.items())
+            if k.startswith(TIMING_PREFIX)
+        },
         "seconds": round(time.monotonic() - t0, 3),
     }

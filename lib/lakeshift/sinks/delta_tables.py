@@ -42,9 +42,16 @@ class DeltaTablesSink:
         return f"{self.root.rstrip('/')}/{table}"
 
     def prepare(
-        self, tables: list[SqlTable], mode: Mode, keep: list[SqlTable] | None = None
+        self,
+        tables: list[SqlTable],
+        mode: Mode,
+        keep: list[SqlTable] | None = None,
+        labels: list[str] | None = None,
     ) -> None:
-        """Remember the mode; ``create`` fails later if a table folder already holds Delta."""
+        """Remember the mode; ``create`` fails later if a table folder already holds Delta.
+
+        ``keep`` and ``labels`` are accepted for the SQL sink's signature (no ledger here).
+        """
         self._mode = mode
 
     def load(

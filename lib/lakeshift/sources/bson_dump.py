@@ -15,7 +15,10 @@ length prefix) and cuts it into chunks of whole documents of about ``chunk_bytes
 spreads the chunks round-robin over ``partitions`` tasks, which emit one row per document. The
 expensive part, decoding and mapping each document with pymongo's ``bson``, then runs on every
 executor in parallel (see :mod:`lakeshift.nosql.normalise`). A single file must fit Spark's
-binaryFile limit (2 GiB); larger dumps come as per-collection folders or several archives.
+binaryFile limit (2 GiB), so files above ``split_bytes`` (default 256 MB) take another path
+(:mod:`lakeshift.sources.bson_ranges`): the driver walks their length prefixes once and tasks
+read byte ranges of about ``split_bytes`` through ``pyarrow.fs`` (a big ``.gz`` file is
+streamed by one task).
 
 The output is the *document frame*: ``ns STRING, doc BINARY`` (:data:`DOC_SCHEMA`), shared by
 every MongoDB reader (Extended JSON files, live servers).
@@ -31,24 +34,24 @@ from __future__ import annotations
 import gzip
 import logging
 import struct
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from lakeshift.errors import SourceError
+from lakeshift.sources.documents import DOC_SCHEMA, PathDocumentSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
 
 ARCHIVE_MAGIC = b"\x6d\xe2\x99\x81"
 TERMINATOR = -1
-DOC_SCHEMA = "ns STRING, doc BINARY"
 CHUNK_SCHEMA = "ns STRING, file STRING, chunk INT, docs BINARY"
 DEFAULT_CHUNK_BYTES = 8 << 20
+DEFAULT_SPLIT_BYTES = 256 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -222,69 +225,69 @@ def _explode_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatc
 
 
 @dataclass(frozen=True)
-class MongoDumpSource:
+class MongoDumpSource(PathDocumentSource):
     """mongodump archives or ``.bson`` folders as the document frame (``ns``, ``doc``).
 
     Attributes:
-        path: a file, folder or glob on any Hadoop filesystem.
-        options: ``partitions`` (decode tasks, default: Spark's default parallelism),
-            ``chunk_bytes`` (default 8MB), ``namespaces`` (comma-separated filter).
+        path: (inherited) a file, folder or glob on any Hadoop filesystem.
+        options: (inherited) ``partitions`` (decode tasks for small files, default: Spark's default
+            parallelism), ``chunk_bytes`` (default 8MB), ``split_bytes`` (default 256MB: files
+            above it are read by byte ranges of this size, see
+            :mod:`lakeshift.sources.bson_ranges`), ``namespaces`` (comma-separated filter).
     """
 
-    path: str
-    options: Mapping[str, str] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        """``mongodump:<path>``."""
-        return f"mongodump:{self.path}"
+    scheme: ClassVar[str] = "mongodump"
 
     def read(self, spark: SparkSession) -> DataFrame:
-        """Plan the two-stage split read (nothing is scanned until an action)."""
+        """Plan the read (lists the files and plans the byte ranges of big ones; no decoding).
+
+        Raises:
+            SourceError: the path cannot be listed or a big file is corrupt.
+        """
         from pyspark.errors import AnalysisException
         from pyspark.sql import functions as F
 
         from lakeshift.config import parse_size
+        from lakeshift.sources.bson_ranges import plan_ranges, ranges_reader
 
         chunk = parse_size(self.options.get("chunk_bytes", DEFAULT_CHUNK_BYTES))
+        split = parse_size(self.options.get("split_bytes", DEFAULT_SPLIT_BYTES))
         parts = int(self.options.get("partitions", 0)) or spark.sparkContext.defaultParallelism
         try:
             files = (
                 spark.read.format("binaryFile")
                 .option("recursiveFileLookup", "true")
                 .load(self.path)
-                .select("path", "content")
             )
+            # metadata only (binaryFile reads no content for these columns)
+            big = [
+                str(r["path"])
+                for r in files.where(F.col("length") > split).select("path").collect()
+                if not str(r["path"]).endswith((".metadata.json", ".metadata.json.gz"))
+            ]
         except AnalysisException as exc:
             raise SourceError(
                 f"{self.describe()}: cannot read: {str(exc).splitlines()[0]}"
             ) from exc
-        chunks = files.mapInArrow(_split_batches(chunk, parts), CHUNK_SCHEMA)
+        small = files.where(F.col("length") <= split).select("path", "content")
+        chunks = small.mapInArrow(_split_batches(chunk, parts), CHUNK_SCHEMA)
         wanted = [s.strip() for s in self.options.get("namespaces", "").split(",") if s.strip()]
         if wanted:
             chunks = chunks.where(F.col("ns").isin(wanted))
-        return chunks.repartition(parts).mapInArrow(_explode_chunks, DOC_SCHEMA)
-
-    def schema(self, spark: SparkSession) -> StructType:
-        """The document frame schema."""
-        from pyspark.sql.types import StructType
-
-        schema = StructType.fromDDL(DOC_SCHEMA)
-        assert isinstance(schema, StructType)
-        return schema
-
-
-def from_spec(spec: str, options: Mapping[str, str]) -> MongoDumpSource:
-    """``mongodump:/path`` → :class:`MongoDumpSource`."""
-    _, _, rest = spec.partition(":")
-    if not rest:
-        raise SourceError(f"{spec!r}: expected mongodump:PATH")
-    return MongoDumpSource(rest, dict(options))
+        out = chunks.repartition(parts).mapInArrow(_explode_chunks, DOC_SCHEMA)
+        if big:
+            ranges = [r for p in big for r in plan_ranges(p, split, namespace_for_bson_file(p))]
+            log.info(
+                "%s: %d big file(s) in %d byte range(s)", self.describe(), len(big), len(ranges)
+            )
+            ranged = spark.range(len(ranges), numPartitions=len(ranges)).mapInArrow(
+                ranges_reader(ranges), DOC_SCHEMA
+            )
+            if wanted:
+                ranged = ranged.where(F.col("ns").isin(wanted))
+            out = out.unionByName(ranged)
+        return out
 
 
-def _register() -> None:
-    from lakeshift.sources.factory import register_scheme
-
-    register_scheme("mongodump", from_spec)
-
-
-_register()
+from_spec = MongoDumpSource.from_spec
+MongoDumpSource.register()

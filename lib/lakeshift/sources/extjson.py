@@ -17,17 +17,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from lakeshift.errors import SourceError
-from lakeshift.sources.bson_dump import DOC_SCHEMA
+from lakeshift.sources.documents import DOC_SCHEMA, PathDocumentSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.types import StructType
 
 INVALID_JSON_KEY = "$lakeshift_invalid_json"
 
@@ -81,20 +80,15 @@ def _parse_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch
 
 
 @dataclass(frozen=True)
-class ExtJsonSource:
+class ExtJsonSource(PathDocumentSource):
     """Extended JSON v2 lines as the document frame (``ns``, ``doc``).
 
     Attributes:
-        path: a file, folder or glob on any Hadoop filesystem.
-        options: ``namespace`` to force one namespace for every file.
+        path: (inherited) a file, folder or glob on any Hadoop filesystem.
+        options: (inherited) ``namespace`` to force one namespace for every file.
     """
 
-    path: str
-    options: Mapping[str, str] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        """``extjson:<path>``."""
-        return f"extjson:{self.path}"
+    scheme: ClassVar[str] = "extjson"
 
     def read(self, spark: SparkSession) -> DataFrame:
         """Plan the read (split by Spark's text source)."""
@@ -117,27 +111,6 @@ class ExtJsonSource:
             out = out.withColumn("ns", F.lit(forced))
         return out
 
-    def schema(self, spark: SparkSession) -> StructType:
-        """The document frame schema."""
-        from pyspark.sql.types import StructType
 
-        schema = StructType.fromDDL(DOC_SCHEMA)
-        assert isinstance(schema, StructType)
-        return schema
-
-
-def from_spec(spec: str, options: Mapping[str, str]) -> ExtJsonSource:
-    """``extjson:/path`` → :class:`ExtJsonSource`."""
-    _, _, rest = spec.partition(":")
-    if not rest:
-        raise SourceError(f"{spec!r}: expected extjson:PATH")
-    return ExtJsonSource(rest, dict(options))
-
-
-def _register() -> None:
-    from lakeshift.sources.factory import register_scheme
-
-    register_scheme("extjson", from_spec)
-
-
-_register()
+from_spec = ExtJsonSource.from_spec
+ExtJsonSource.register()

@@ -13,10 +13,19 @@ How documents leave the server intact (``document_mode`` option):
 * ``fields`` (servers without ``$$ROOT``, e.g. FerretDB v1): each top-level field is read as a
   string with ``outputExtendedJson=true`` (canonical Extended JSON, exact types) and the
   executors re-encode the document with ``bson.json_util``. The field list comes from the
-  ``fields`` option or from a key scan of the collection on the driver. A BSON null and a
-  missing top-level field both arrive as NULL (both become SQL NULL anyway) and top-level field
-  order follows the list.
-* ``auto`` (default): ``fields`` for FerretDB, else ``root``.
+  ``fields`` option or from a key scan of the collection on the driver. The connector hands a
+  top-level BSON null and a missing field over alike (a NULL string), so the read adds
+  ``{"$addFields": {"__lakeshift_type_<i>": {"$type": "$<field>"}}}`` and the executors put a
+  null back where the marker says ``"null"`` (nested nulls survive inside the sub-document's
+  Extended JSON). Top-level field order follows the list.
+* ``auto`` (default): ``fields`` for FerretDB, else ``root``. ``root`` on FerretDB is refused:
+  FerretDB v1 does not evaluate ``$$ROOT`` (it returns the literal string ``"$$ROOT"``).
+
+What FerretDB v1.24 (SQLite backend) loses or lacks, verified by ``tests/integration/
+test_nosql_live.py``: it cannot store Decimal128 (an insert closes the connection), so a
+FerretDB estate holds none; ``$$ROOT`` is not evaluated; ``$sample`` and ``$bucketAuto`` are
+not implemented (hence the partitioner below); ``$ifNull`` is not implemented in ``$project``.
+The commands a read sends (as FerretDB logs them) are listed in ``docs/nosql.md``.
 
 Partitioner (``partitioner`` option, short names or class names), chosen for the server:
 
@@ -31,6 +40,7 @@ Partitioner (``partitioner`` option, short names or class names), chosen for the
 
 from __future__ import annotations
 
+import json
 import logging
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
@@ -39,12 +49,11 @@ from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import SourceError
 from lakeshift.log import redact
-from lakeshift.sources.bson_dump import DOC_SCHEMA
+from lakeshift.sources.documents import DOC_SCHEMA, DocumentSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +96,28 @@ def _extjson_value(text: str, json_util: Any, opts: Any) -> Any:
     return text
 
 
+TYPE_MARKER = "__lakeshift_type_"
+
+
+def type_markers(fields: list[str]) -> dict[str, dict[str, str]]:
+    """``$addFields`` expressions ``{"__lakeshift_type_<i>": {"$type": "$<field>"}}``.
+
+    The connector hands a BSON null and a missing field over alike (a NULL string); the marker
+    (``"null"`` vs ``"missing"``) tells them apart. Fields whose name cannot be written as a
+    ``$field`` path (dots, a leading ``$``) get no marker: their nulls read as missing.
+    """
+    return {
+        f"{TYPE_MARKER}{i}": {"$type": f"${name}"}
+        for i, name in enumerate(fields)
+        if name and "." not in name and not name.startswith("$")
+    }
+
+
 def _fields_to_bson(
-    fields: list[str], ns: str
+    fields: list[str], ns: str, markers: dict[str, Any] | None = None
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    marked = markers or {}
+
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import bson
         import pyarrow as pa
@@ -98,13 +126,21 @@ def _fields_to_bson(
         opts = json_util.JSONOptions(json_mode=json_util.JSONMode.CANONICAL)
         schema = pa.schema([("ns", pa.string()), ("doc", pa.binary())])
         for batch in batches:
-            columns = [batch.column(i).to_pylist() for i in range(len(fields))]
+            columns = [batch.column(name).to_pylist() for name in fields]
+            kinds = [
+                batch.column(f"{TYPE_MARKER}{i}").to_pylist()
+                if f"{TYPE_MARKER}{i}" in marked
+                else [None] * batch.num_rows
+                for i in range(len(fields))
+            ]
             docs = []
-            for values in zip(*columns, strict=True):
+            for row, values in enumerate(zip(*columns, strict=True)):
                 doc = {}
-                for name, text in zip(fields, values, strict=True):
+                for i, (name, text) in enumerate(zip(fields, values, strict=True)):
                     if text is not None:
                         doc[name] = _extjson_value(text, json_util, opts)
+                    elif kinds[i][row] == "null":
+                        doc[name] = None
                 docs.append(bson.encode(doc))
             yield pa.RecordBatch.from_pydict({"ns": [ns] * len(docs), "doc": docs}, schema=schema)
 
@@ -112,7 +148,7 @@ def _fields_to_bson(
 
 
 @dataclass(frozen=True)
-class MongoSource:
+class MongoSource(DocumentSource):
     """Collections of a live server as the document frame.
 
     Attributes:
@@ -185,6 +221,12 @@ class MongoSource:
             raise SourceError(
                 f"{self.describe()}: document_mode: expected auto, root or fields, found {mode!r}"
             )
+        if mode == "root" and "ferretdbVersion" in build_info:
+            raise SourceError(
+                f"{self.describe()}: document_mode root: FerretDB "
+                f"{build_info['ferretdbVersion']} does not evaluate $$ROOT (it returns the "
+                "literal string); use document_mode fields (the default for FerretDB)"
+            )
         log.info("%s: partitioner %s, document mode %s", self.describe(), partitioner, mode)
         known = {"partitioner", "partitions", "partition_size_mb", "document_mode", "fields"}
         frames = []
@@ -221,25 +263,24 @@ class MongoSource:
                 ] or self.discover_fields(coll)
                 if not fields:
                     continue  # an empty collection
-                schema = T.StructType([T.StructField(f, T.StringType()) for f in fields])
+                markers = type_markers(fields)
+                schema = T.StructType(
+                    [T.StructField(f, T.StringType()) for f in [*fields, *markers]]
+                )
+                if markers:
+                    reader = reader.option(
+                        "aggregation.pipeline", json.dumps([{"$addFields": markers}])
+                    )
                 frame = (
                     reader.option("outputExtendedJson", "true")
                     .schema(schema)
                     .load()
-                    .mapInArrow(_fields_to_bson(fields, ns), DOC_SCHEMA)
+                    .mapInArrow(_fields_to_bson(fields, ns, markers), DOC_SCHEMA)
                 )
             frames.append(frame)
         if not frames:
             return spark.createDataFrame([], DOC_SCHEMA)
         return reduce(lambda a, b: a.unionByName(b), frames)
-
-    def schema(self, spark: SparkSession) -> StructType:
-        """The document frame schema."""
-        from pyspark.sql.types import StructType
-
-        schema = StructType.fromDDL(DOC_SCHEMA)
-        assert isinstance(schema, StructType)
-        return schema
 
 
 def from_spec(spec: str, options: Mapping[str, str]) -> MongoSource:
