@@ -2,14 +2,19 @@
 
 One command: generates a tree of many small files (1-350 KB, the shape of real estates) plus a
 few large files, copies it with `cp -r` and with lakeshift (checksums and read-back verification
-on, Spark executors by default), checks the copy, and prints throughput and the ratio. Then it
+on), checks the copies, and prints throughput and the ratios. lakeshift runs twice against the
+same cp figure: with `--executor auto` on a `local[2]` master (which picks the thread pool: on
+one machine Spark tasks buy nothing) and with `--executor spark` (one Spark task per copy task
+on the local[2] executors); both ratios are printed and labelled, with a per-phase breakdown.
+The Spark session is started (and timed, printed separately) before the timed runs. Then it
 copies a smaller set of small files to moto's S3 server on loopback and prints files per second.
 
 The default is the issue's full size: 20,000 small files plus 20 files of 104 MiB (about
 5.5 GB; three copies of it need ~17 GB of free disk). On a quiet 2-core machine the whole run
 takes about two minutes; `--small 5000 --big 4` is a quick 1.3 GB variant.
 
-    .venv/bin/python scripts/bench/files.py [--small N] [--big N] [--big-mb MB] [--local]
+    .venv/bin/python scripts/bench/files.py [--small N] [--big N] [--big-mb MB]
+        [--modes auto,spark]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 # scripts/bench/ holds other benchmarks (e.g. copy.py) that would shadow standard modules
@@ -139,7 +145,11 @@ def main() -> int:
     )
     ap.add_argument("--s3-files", type=int, default=300, help="small files copied to moto S3")
     ap.add_argument("--s3-big", type=int, default=2, help="large files copied to moto S3")
-    ap.add_argument("--local", action="store_true", help="thread pool instead of Spark")
+    ap.add_argument(
+        "--modes",
+        default="auto,spark",
+        help="executors to time, comma separated: auto (threads on local[2]), spark, threads",
+    )
     ap.add_argument("--checksum", default="crc32c")
     ap.add_argument("--workdir", help="folder for the trees (default: a temp folder)")
     args = ap.parse_args()
@@ -168,58 +178,76 @@ def main() -> int:
 
         cp_before = run_cp()
 
-        cfg = FilesConfig(
-            src=str(src),
-            dst=str(dst_ls),
-            checksum=args.checksum,
-            local=args.local,
-            progress=False,
-        )
         import google_crc32c  # noqa: F401 - warm imports outside the timed part
         import pyarrow.fs
         import pyarrow.parquet  # noqa: F401
 
-        if args.local:
-            t = time.monotonic()
-            summary = run_files(cfg)
-            sync()
-            ls_s = time.monotonic() - t
-        else:
-            from lakeshift.spark import SparkProfile, session
+        from lakeshift.spark import SparkProfile, session
 
-            with session(SparkProfile(master="local[2]", app_name="bench-files")) as spark:
-                # warm up: one tiny real run starts the (reused) Python workers and their imports
-                warm = work / "warm"
-                for i in range(8):
-                    (warm / "src" / f"w{i}").parent.mkdir(parents=True, exist_ok=True)
-                    (warm / "src" / f"w{i}").write_bytes(b"w" * 1000)
-                run_files(
-                    FilesConfig(src=str(warm / "src"), dst=str(warm / "dst"), progress=False),
-                    spark,
+        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        results: list[tuple[str, float, Any]] = []
+        sizes = tree_sizes(src)
+        ok = True
+        t = time.monotonic()
+        with session(SparkProfile(master="local[2]", app_name="bench-files")) as spark:
+            started = time.monotonic() - t
+            print(f"Spark session start (local[2], not in the timed runs): {started:.1f}s")
+            # warm up: one tiny real run starts the (reused) Python workers and their imports
+            warm = work / "warm"
+            for i in range(8):
+                (warm / "src" / f"w{i}").parent.mkdir(parents=True, exist_ok=True)
+                (warm / "src" / f"w{i}").write_bytes(b"w" * 1000)
+            run_files(
+                FilesConfig(
+                    src=str(warm / "src"), dst=str(warm / "dst"), executor="spark", progress=False
+                ),
+                spark,
+            )
+            for mode in modes:
+                shutil.rmtree(dst_ls, ignore_errors=True)
+                sync()
+                cfg = FilesConfig(
+                    src=str(src),
+                    dst=str(dst_ls),
+                    checksum=args.checksum,
+                    executor=mode,
+                    progress=False,
                 )
                 t = time.monotonic()
                 summary = run_files(cfg, spark)
                 sync()
                 ls_s = time.monotonic() - t
+                good = (
+                    summary.failed == 0
+                    and tree_sizes(dst_ls) == sizes
+                    and sample_equal(src, dst_ls, sorted(sizes))
+                )
+                ok = ok and good
+                results.append((mode, ls_s, summary))
+                print(
+                    f"  {mode}: {ls_s:.1f}s ({summary.mode}, {summary.tasks} tasks, "
+                    f"copy {'verified' if good else 'MISMATCH'}); phases: "
+                    + ", ".join(f"{k} {v:.2f}s" for k, v in summary.phases.items()),
+                    flush=True,
+                )
         cp_after = run_cp()  # cp before and after lakeshift: the mean evens out a busy machine
         cp_s = (cp_before + cp_after) / 2
-        sizes = tree_sizes(src)
-        ok = (
-            summary.failed == 0
-            and tree_sizes(dst_ls) == sizes
-            and sample_equal(src, dst_ls, sorted(sizes))
-        )
         mib = total / 2**20
         print(
             f"cp -r:          {cp_s:7.1f}s  {mib / cp_s:7.1f} MiB/s  {nfiles / cp_s:7.0f} files/s"
             f"  (mean of {cp_before:.1f}s before and {cp_after:.1f}s after)"
         )
-        print(
-            f"lakeshift files: {ls_s:6.1f}s  {mib / ls_s:7.1f} MiB/s  {nfiles / ls_s:7.0f} files/s"
-            f"  ({summary.mode}, {summary.tasks} tasks, {args.checksum}, verify readback,"
-            f" copy {'verified' if ok else 'MISMATCH'})"
-        )
-        print(f"ratio lakeshift/cp throughput: {cp_s / ls_s:.2f}x (target >= 0.7x)")
+        for mode, ls_s, summary in results:
+            label = f"lakeshift --executor {mode} -> {summary.mode}"
+            print(
+                f"{label}: {ls_s:6.1f}s  {mib / ls_s:7.1f} MiB/s  {nfiles / ls_s:7.0f} files/s"
+                f"  ({summary.tasks} tasks, {args.checksum}, verify readback)"
+            )
+        for mode, ls_s, summary in results:
+            print(
+                f"ratio lakeshift/cp throughput, --executor {mode} ({summary.mode} executor): "
+                f"{cp_s / ls_s:.2f}x (target >= 0.7x)"
+            )
         shutil.rmtree(dst_cp, ignore_errors=True)
         shutil.rmtree(dst_ls, ignore_errors=True)
         if args.s3_files or args.s3_big:

@@ -158,7 +158,16 @@ def test_concat_and_range_split_on_spark_executors(tmp_path: Path, spark) -> Non
     _write(src, {"big/huge.bin": bytes(range(256)) * 12_000})  # ~3 MiB, 1 MiB parts
 
     s = run_files(
-        _cfg(src, dst, local=False, threads=2, split_bytes=2 << 20, part_bytes=1 << 20), spark
+        _cfg(
+            src,
+            dst,
+            local=False,
+            executor="spark",
+            threads=2,
+            split_bytes=2 << 20,
+            part_bytes=1 << 20,
+        ),
+        spark,
     )
 
     assert (s.mode, s.concatenated, s.concat_outputs, s.copied, s.failed) == ("spark", 5, 2, 3, 0)

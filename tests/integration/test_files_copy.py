@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakeshift import cli
+from lakeshift.errors import UsageError
 from lakeshift.files import copier
 from lakeshift.files.config import FilesConfig
 from lakeshift.files.runner import run_files
@@ -273,7 +274,7 @@ def test_spark_executors_copy(tmp_path: Path, spark) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
     expected = make_tree(src)
 
-    s = run_files(_cfg(src, dst, local=False, threads=2), spark)
+    s = run_files(_cfg(src, dst, local=False, executor="spark", threads=2), spark)
 
     assert s.mode == "spark"
     assert (s.copied, s.failed) == (len(AWKWARD), 0)
@@ -306,3 +307,40 @@ def test_file_growing_without_end_is_reported_not_read_forever(
         in dict((f["path"], f["reason"]) for f in s.failed_files)["logs/live.log"]
     )
     assert not (dst / "logs/live.log").exists()
+
+
+def test_executor_auto_uses_threads_on_a_local_master(tmp_path: Path, spark) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    expected = make_tree(src)
+
+    s = run_files(_cfg(src, dst, local=False), spark)  # the test session's master is local
+
+    assert (s.mode, s.copied, s.failed) == ("threads", len(AWKWARD), 0)
+    assert sha_tree(dst) == expected
+    assert {"list", "plan", "manifest", "copy", "finish", "task_sum"} <= set(s.phases)
+    with pytest.raises(UsageError, match="executor 'spark' needs a Spark session"):
+        run_files(_cfg(src, tmp_path / "other", local=False, executor="spark"))
+
+
+def test_cli_auto_on_local_master_starts_no_spark_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import lakeshift.spark
+
+    def no_session(*_a: object, **_k: object) -> None:
+        raise AssertionError("a Spark session was started")
+
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["lakeshift.files.command"])
+    monkeypatch.setattr(lakeshift.spark, "session", no_session)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a b.txt").write_bytes(b"hello")
+    out = tmp_path / "s.json"
+    argv = ["files", str(src), str(tmp_path / "dst"), "--master", "local[2]", "--no-progress"]
+    assert cli.main([*argv, "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["mode"] == "threads"
+    assert (tmp_path / "dst/a b.txt").read_bytes() == b"hello"
+    with pytest.raises(AssertionError, match="Spark session was started"):
+        cli.main([*argv, "--executor", "spark"])

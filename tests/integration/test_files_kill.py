@@ -60,7 +60,9 @@ def test_sigkill_mid_copy_then_rerun(tmp_path: Path, mode: str) -> None:
     base = [sys.executable, "-m", "lakeshift.cli", "files", str(src), str(dst), "--no-progress"]
     local = ["--local", "--workers", "2", "--threads", "2"]
     first = (
-        [*base, *local] if mode == "local" else [*base, "--master", "local[2]", "--threads", "2"]
+        [*base, *local]
+        if mode == "local"
+        else [*base, "--master", "local[2]", "--executor", "spark", "--threads", "2"]
     )
     env = {**os.environ, "LAKESHIFT_FILES_TEST_DELAY": "0.3"}
     log = tmp_path / "first.log"

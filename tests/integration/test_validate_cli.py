@@ -203,6 +203,9 @@ def test_repair_makes_target_equal(spark, tables, tmp_path):
     spark.read.format("delta").load(dst.split(":", 1)[1]).write.format("delta").save(str(target))
     rc = main(["repair", src, f"delta:{target}", "--keys", "id", "--tolerance", "amount=abs:0.01"])
     assert rc == 0
+    # one atomic commit: the initial write (version 0) plus exactly one MERGE
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{target}`").select("version", "operation")
+    assert sorted(tuple(r) for r in history.collect()) == [(0, "WRITE"), (1, "MERGE")]
     left = spark.read.parquet(src.split(":", 1)[1])
     repaired = spark.read.format("delta").load(str(target))
     assert repaired.count() == 200

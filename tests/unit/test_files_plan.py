@@ -232,3 +232,26 @@ def test_plan_concat_rewrites_only_changed_outputs() -> None:
     assert plan.outputs == {"logs/a-00000", "logs/a-00001", "logs/b-00000"}
     assert plan.rewritten_unchanged == 1
     assert d.to_copy == []
+
+
+@pytest.mark.parametrize(
+    ("kw", "master", "expected"),
+    [
+        ({}, "local", "threads"),
+        ({}, "local[2]", "threads"),
+        ({}, "local[*]", "threads"),
+        ({}, "local[4,2]", "threads"),
+        ({}, None, "threads"),
+        ({}, "spark://head:7077", "spark"),
+        ({}, "yarn", "spark"),
+        ({}, "k8s://https://api:6443", "spark"),
+        ({"executor": "spark"}, "local[2]", "spark"),
+        ({"executor": "threads"}, "yarn", "threads"),
+        ({"local": True, "executor": "spark"}, "yarn", "threads"),
+    ],
+)
+def test_executor_choice(kw: dict[str, object], master: str | None, expected: str) -> None:
+    from lakeshift.files.runner import resolve_executor
+
+    cfg = FilesConfig(src="/a", dst="/b", **kw)  # type: ignore[arg-type]
+    assert resolve_executor(cfg, master) == expected

@@ -102,7 +102,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         default=2,
         help="re-copies after a source change or a store error (default 2)",
     )
-    p.add_argument("--local", action="store_true", help="thread pool in this process, no Spark")
+    p.add_argument(
+        "--executor",
+        choices=["auto", "spark", "threads"],
+        default="auto",
+        help="who runs the copy tasks: threads (a pool in this process, no Spark session), "
+        "spark (Spark executors), auto (default): threads when the master is local "
+        "(local, local[N], local[*]), Spark executors for cluster masters",
+    )
+    p.add_argument("--local", action="store_true", help="same as --executor threads")
     p.add_argument("--workers", type=int, help="concurrent tasks with --local")
     p.add_argument("--s3-endpoint", help="S3 endpoint URL (default: $AWS_ENDPOINT_URL)")
     p.add_argument("--s3-region", help="S3 region")
@@ -148,6 +156,7 @@ def config_from_args(args: argparse.Namespace) -> FilesConfig:
         "concat": args.concat,
         "concat_bytes": args.concat_size,
         "retries": args.retries,
+        "executor": args.executor,
         "local": args.local,
         "workers": args.workers,
         "s3_endpoint": args.s3_endpoint,
@@ -160,16 +169,19 @@ def config_from_args(args: argparse.Namespace) -> FilesConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Run the copy; print the report; 0 ok, 1 if any file failed."""
-    from lakeshift.files.runner import run_files
+    from lakeshift.files.runner import resolve_executor, run_files
+    from lakeshift.runtime import profile_from_args
 
     cfg = config_from_args(args)
-    if cfg.local:
-        summary = run_files(cfg, None)
+    profile = profile_from_args(args, "lakeshift-files")
+    # under spark-submit the master is not known before the session exists: start it then
+    master = profile.master if profile.master is not None else "unknown"
+    if resolve_executor(cfg, master) == "threads":
+        summary = run_files(cfg, None)  # no JVM at all
     else:
-        from lakeshift.runtime import profile_from_args
         from lakeshift.spark import session
 
-        with session(profile_from_args(args, "lakeshift-files")) as spark:
+        with session(profile) as spark:
             summary = run_files(cfg, spark)
     print(summary.report(), flush=True)
     return 1 if summary.failed else 0

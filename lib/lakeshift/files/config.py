@@ -10,6 +10,7 @@ from lakeshift.config.base import StrictModel
 
 Checksum = Literal["crc32c", "md5", "sha256"]
 Verify = Literal["readback", "stream"]
+Executor = Literal["auto", "spark", "threads"]
 
 STATE_DIR = "_lakeshift_files"
 
@@ -48,7 +49,13 @@ class FilesConfig(StrictModel):
             its capture groups and each group is written as outputs of about ``concat_bytes``
             (see :func:`lakeshift.files.plan.plan_concat`).
         concat_bytes: target size of one concatenation output.
-        local: run tasks in a thread pool in this process instead of on Spark.
+        executor: who runs the copy tasks: ``threads`` (a thread pool in this process),
+            ``spark`` (one Spark task per copy task on the executors) or ``auto`` (the
+            default): threads when the Spark master is local (``local``, ``local[N]``,
+            ``local[*]``, or no session at all): on one machine, shipping file tasks through
+            Spark adds JVM and Python-worker round trips and buys no extra disks or cores;
+            Spark executors for cluster masters (standalone, YARN, Kubernetes).
+        local: same as ``executor="threads"`` (kept for compatibility).
         workers: concurrent tasks in local mode (default: CPU count).
         s3_endpoint: S3 endpoint URL (default: ``$AWS_ENDPOINT_URL_S3`` / ``$AWS_ENDPOINT_URL``).
         s3_region: S3 region (default: ``$AWS_REGION`` / ``$AWS_DEFAULT_REGION`` / us-east-1).
@@ -79,6 +86,7 @@ class FilesConfig(StrictModel):
     part_bytes: int = Field(default=64 << 20, ge=1 << 20)
     concat: str | None = None
     concat_bytes: int = Field(default=128 << 20, ge=1)
+    executor: Executor = "auto"
     local: bool = False
     workers: int | None = Field(default=None, ge=1)
     s3_endpoint: str | None = None

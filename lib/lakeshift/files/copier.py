@@ -705,7 +705,11 @@ def _unit_record(ctx: CopyContext, f: PlannedFile, unit: ConcatUnit, reason: str
 
 
 def run_task(ctx: CopyContext, task: Task) -> dict[str, int]:
-    """Copy every file of ``task``; journal each record; return counts for the driver."""
+    """Copy every file of ``task``; journal each record; return counts for the driver.
+
+    The counts include ``task_ms``, the task's own wall time (for the driver's profile).
+    """
+    started = time.monotonic()
     locs = ctx.locations()
     bucket = TokenBucket(ctx.rate)
     journal = JournalWriter(locs[2], ctx.run_id, task.task_id)
@@ -732,4 +736,5 @@ def run_task(ctx: CopyContext, task: Task) -> dict[str, int]:
         with ThreadPoolExecutor(max_workers=min(ctx.threads, len(task.files))) as pool:
             list(pool.map(one, task.files))
     journal.flush()
+    counts["task_ms"] = round((time.monotonic() - started) * 1000)
     return counts

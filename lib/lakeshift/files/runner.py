@@ -62,7 +62,13 @@ MAX_LISTED = 1000  # most failed / deleted paths named in a summary
 
 @dataclass
 class Summary:
-    """What one run did. ``failed_files`` and ``deleted_files`` hold up to 1000 entries."""
+    """What one run did. ``failed_files`` and ``deleted_files`` hold up to 1000 entries.
+
+    ``mode`` is the executor used (``threads`` or ``spark``); ``phases`` holds seconds per
+    phase of the run (``list``, ``plan``, ``manifest``, ``copy``, ``finish``) plus ``task_sum``
+    and ``task_max`` (the copy tasks' own wall times): ``copy`` minus ``task_sum / slots`` is
+    what scheduling the tasks cost.
+    """
 
     run_id: str
     src: str
@@ -91,6 +97,7 @@ class Summary:
     seconds: float = 0.0
     mb_per_s: float = 0.0
     files_per_s: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
     failed_files: list[dict[str, str]] = field(default_factory=list)
     deleted_files: list[str] = field(default_factory=list)
     blacklisted_files: list[str] = field(default_factory=list)
@@ -114,6 +121,8 @@ class Summary:
             f"empty dirs {self.empty_dirs}",
             f"  {self.seconds:.1f}s, {self.mb_per_s:.1f} MiB/s, {self.files_per_s:.0f} files/s",
         ]
+        if self.phases:
+            lines.append("  phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.phases.items()))
         lines += [f"  FAILED {f['path']}: {f['reason']}" for f in self.failed_files[:50]]
         return "\n".join(lines)
 
@@ -129,8 +138,37 @@ def default_state(dst: str) -> str:
     return f"{dst.rstrip('/')}/{STATE_DIR}"
 
 
+def is_local_master(master: str | None) -> bool:
+    """True for a master that runs everything on this machine, or for no master at all.
+
+    Local masters: ``local``, ``local[N]``, ``local[*]``, ``local[N,F]``, ``local-cluster[...]``.
+
+    Example:
+        >>> [is_local_master(m) for m in ("local[2]", "spark://h:7077", "yarn", None)]
+        [True, False, False, True]
+    """
+    return master is None or master.strip().lower().startswith("local")
+
+
+def resolve_executor(cfg: FilesConfig, master: str | None) -> str:
+    """``threads`` or ``spark``: who runs the copy tasks of ``cfg`` under Spark master ``master``.
+
+    ``local=True`` or ``executor="threads"`` gives threads; ``executor="spark"`` gives Spark;
+    ``auto`` gives threads for a local master (see :func:`is_local_master`) and Spark otherwise.
+
+    Example:
+        >>> resolve_executor(FilesConfig(src="/a", dst="/b"), "yarn")
+        'spark'
+    """
+    if cfg.local or cfg.executor == "threads":
+        return "threads"
+    if cfg.executor == "spark":
+        return "spark"
+    return "threads" if is_local_master(master) else "spark"
+
+
 def _slots(cfg: FilesConfig, spark: SparkSession | None) -> int:
-    if cfg.local or spark is None:
+    if spark is None:
         return cfg.workers or max(1, os.cpu_count() or 1)
     return max(1, int(spark.sparkContext.defaultParallelism))
 
@@ -138,11 +176,12 @@ def _slots(cfg: FilesConfig, spark: SparkSession | None) -> int:
 def _run_tasks(
     cfg: FilesConfig, ctx: CopyContext, tasks: list[Task], slots: int, spark: SparkSession | None
 ) -> list[dict[str, int]]:
-    if cfg.local or spark is None:
+    if spark is None:
         with ThreadPoolExecutor(max_workers=slots) as pool:
             return list(pool.map(lambda t: run_task(ctx, t), tasks))
     sc = spark.sparkContext
     sc.setJobDescription(f"lakeshift files {ctx.run_id}: {len(tasks)} tasks")
+    # largest tasks first (plan order): the scheduler hands out partitions in index order
     rdd = sc.parallelize(tasks, len(tasks))  # exactly one task per partition
     # one small dict of counts per task comes back (file records stay in the journals)
     return rdd.mapPartitions(lambda it: [run_task(ctx, t) for t in it]).collect()
@@ -174,20 +213,37 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
 
     Args:
         cfg: the run's settings (paths already macro-expanded).
-        spark: the session whose executors copy; ``None`` or ``cfg.local`` uses a thread pool.
+        spark: the session whose executors may copy; :func:`resolve_executor` decides between
+            its executors and a thread pool in this process (``None``: thread pool).
 
     Raises:
         SourceError: the source cannot be listed.
+        UsageError: ``executor="spark"`` without a Spark session.
         JobFailedError: the Spark job failed as a whole.
     """
     started = time.monotonic()
+    mark = started
+    phases: dict[str, float] = {}
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        phases[name] = round(now - mark, 3)
+        mark = now
+
+    master = spark.sparkContext.master if spark is not None else None
+    mode = resolve_executor(cfg, master)
+    if mode == "spark" and spark is None:
+        raise UsageError("files: executor 'spark' needs a Spark session, found none")
+    if mode == "threads":
+        spark = None
+    log.debug("files: executor %s (requested %s, master %s)", mode, cfg.executor, master)
     s3 = source_fs.S3Options(cfg.s3_endpoint, cfg.s3_region)
     state_uri = cfg.state or default_state(cfg.dst)
     src = source_fs.resolve(cfg.src, s3)
     dst = source_fs.resolve(cfg.dst, s3)
     state = source_fs.resolve(state_uri, s3)
     run_id = new_run_id()
-    mode = "local" if cfg.local or spark is None else "spark"
     summary = Summary(
         run_id,
         redact(cfg.src),
@@ -197,6 +253,7 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
         cfg.checksum,
         cfg.verify,
         cfg.dry_run,
+        phases=phases,
     )
 
     root = source_fs.stat(src, "")
@@ -209,6 +266,7 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
     loaded = mf.load(state)
     written = {r.output for r in loaded.records.values() if r.output}  # concat outputs so far
     entries = list(source_fs.list_tree(src, reserved=(STATE_DIR, sink_fs.STAGING_DIR)))
+    phase("list")
     files = [e for e in entries if not e.is_dir]
     summary.listed_files = len(files)
     summary.listed_bytes = sum(e.size for e in files)
@@ -228,6 +286,7 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
     keep = d.source_files | (concat.outputs if concat else set())
     summary.tasks = len(tasks)
     summary.empty_dirs = len(d.empty_dirs)
+    phase("plan")
 
     if cfg.dry_run:
         if cfg.delete:
@@ -248,6 +307,7 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
             )
             records[f.rel].output = u.rel if isinstance(u, ConcatUnit) else ""
     mf.save(state, records, loaded)
+    phase("manifest")
 
     ctx = CopyContext(
         src=cfg.src,
@@ -268,7 +328,11 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
         s3_region=cfg.s3_region,
     )
     if tasks:
-        _execute(cfg, ctx, tasks, slots, spark, state=state, summary=summary)
+        counts = _execute(cfg, ctx, tasks, slots, spark, state=state, summary=summary)
+        task_s = [c.get("task_ms", 0) / 1000 for c in counts]
+        phase("copy")
+        phases["task_sum"] = round(sum(task_s), 3)
+        phases["task_max"] = round(max(task_s, default=0.0), 3)
 
     final = mf.load(state)
     mf.save(state, final.records, final)
@@ -311,6 +375,7 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
         summary.deleted = len(doomed)
         summary.deleted_files = doomed[:MAX_LISTED]
     sink_fs.remove_dir(dst, dst.path(sink_fs.STAGING_DIR))
+    phase("finish")
     return _finish(summary, cfg, started)
 
 
@@ -323,7 +388,7 @@ def _execute(
     *,
     state: source_fs.Location,
     summary: Summary,
-) -> None:
+) -> list[dict[str, int]]:
     done = threading.Event()
     outcome: dict[str, Any] = {}
 
@@ -344,6 +409,8 @@ def _execute(
         exc = outcome["error"]
         msg = " ".join(str(exc).split())[:500]
         raise JobFailedError(f"files copy {ctx.run_id}: tasks failed: {msg}") from exc
+    counts: list[dict[str, int]] = outcome["counts"]
+    return counts
 
 
 def _inputs(unit: Unit) -> tuple[PlannedFile, ...]:

@@ -247,6 +247,8 @@ def run(args: argparse.Namespace) -> int:
             print(result.summary(), flush=True)
             results.append(result)
         write_outputs(spark, results, outputs)
+        for done in results:
+            done.release()
     failed = [r.table for r in results if not r.passed]
     print(f"validate: {len(results) - len(failed)} of {len(results)} tables pass", flush=True)
     return 1 if failed else 0
@@ -270,4 +272,6 @@ def run_repair(args: argparse.Namespace) -> int:
             )
             results.append(after)
         write_outputs(spark, results, outputs)
+        for done in results:
+            done.release()
     return 0 if all(r.passed for r in results) else 1

@@ -150,7 +150,10 @@ def plan_columns(left: DataFrame, right: DataFrame, options: ValidateOptions) ->
                 wanted = max(_scale(t) for t in types)
             digits = max(_integral_digits(t) for t in types)
             scale = max(0, min(wanted, 38 - digits))
-            precision = min(38, digits + scale + 1)  # +1: rounding can carry (9.999 -> 10.00)
+            # +1 only when a side is rounded to the agreed scale (9.999 -> 10.00 carries); without
+            # it, decimal(18,4) on both sides stays decimal(18,4), which Spark keeps in a long
+            carry = int(any(_scale(t) > scale for t in types))
+            precision = min(38, digits + scale + carry)
         plans.append(
             ColumnPlan(
                 name=name,

@@ -1,11 +1,13 @@
 """``lakeshift repair``: re-copy the differing keys from the source into a Delta target.
 
-From a validation result (its mismatch DataFrame, computed on the cluster):
+From a validation result (its mismatch DataFrame, computed on the cluster), one MERGE — one
+Delta commit, so a reader never sees a half-repaired table and a failed repair changes nothing:
 
-1. target rows whose key is *extra in target* or a *duplicate key* are deleted (a MERGE with
-   ``whenMatchedDelete``);
-2. source rows whose key is *missing in target*, a *value mismatch* or a *duplicate key* are
-   MERGEd on the key (update when matched, insert otherwise);
+1. every target row whose key differs (extra in target, duplicate key, value mismatch) is
+   deleted: the MERGE source holds one *delete marker* per differing key, matched on the key;
+2. in the same MERGE, the source rows of the keys that are missing in target, mismatched or
+   duplicated are inserted: they carry an operation flag that never matches, so they land in
+   ``WHEN NOT MATCHED ... INSERT``;
 3. the table is validated again; the second result is the verdict.
 
 Keys are matched on their canonical form, so an ``int`` source key finds its ``bigint`` target
@@ -56,7 +58,10 @@ def repair(
     result: ValidationResult,
     options: ValidateOptions,
 ) -> dict[str, int]:
-    """Apply the repair for ``result`` to the Delta target; returns rows deleted/merged.
+    """Apply the repair for ``result`` to the Delta target in one MERGE (one commit).
+
+    Returns:
+        ``keys`` repaired, target rows ``deleted_rows`` and source rows ``inserted_rows``.
 
     Raises:
         UsageError: a keyless table or a non-Delta target.
@@ -75,6 +80,8 @@ def repair(
     right = apply_mapping(target.toDF(), options, "right")
     plans = {p.name: p for p in plan_columns(left, right, options)}
     tag = uuid.uuid4().hex[:8]
+    rtypes = {f.name: f.dataType for f in right.schema.fields}
+    target_cols = [c for c in right.columns if c in left.columns]
     knames = [f"__lk{j}_{tag}" for j in range(len(options.keys))]
 
     diff = result.mismatches()
@@ -96,36 +103,49 @@ def repair(
             conds.append(tkey.eqNullSafe(F.col(f"{alias_src}.`{n}`")))
         return reduce(lambda a, b: a & b, conds)
 
-    counts = {"deleted_keys": 0, "merged_rows": 0}
+    op = f"__op_{tag}"
+    counts = {"keys": 0, "deleted_rows": 0, "inserted_rows": 0}
     try:
-        drop = todo.filter(F.col("class").isin("extra_in_target", "duplicate_key")).select(*knames)
-        counts["deleted_keys"] = drop.count()
-        if counts["deleted_keys"]:
-            target.alias("t").merge(drop.alias("s"), target_cond("s")).whenMatchedDelete().execute()
+        markers = (
+            todo.select(*knames)
+            .distinct()
+            .select(
+                *[F.lit(None).cast(rtypes[c]).alias(c) for c in target_cols],
+                *knames,
+                F.lit("d").alias(op),
+            )
+        )
         upsert_keys = todo.filter(
             F.col("class").isin("missing_in_target", "value_mismatch", "duplicate_key")
         ).select(*knames)
-        target_cols = [c for c in right.columns if c in left.columns]
         key_exprs = [
             canonical(
                 F.col(f"`{k}`"), _typ(plans[k].left_type), plans[k], options, plans[k].left_char
             ).alias(n)
             for k, n in zip(options.keys, knames, strict=True)
         ]
-        rtypes = {f.name: f.dataType for f in right.schema.fields}
-        rows = left.select(
-            *[F.col(f"`{c}`").cast(rtypes[c]).alias(c) for c in target_cols], *key_exprs
-        ).join(upsert_keys, knames, "left_semi")
-        counts["merged_rows"] = rows.count()
-        if counts["merged_rows"]:
-            assign: dict[str, str | Column] = {f"`{c}`": F.col(f"s.`{c}`") for c in target_cols}
-            (
+        inserts = (
+            left.select(
+                *[F.col(f"`{c}`").cast(rtypes[c]).alias(c) for c in target_cols], *key_exprs
+            )
+            .join(upsert_keys.distinct(), knames, "left_semi")
+            .withColumn(op, F.lit("i"))
+        )
+        source = markers.unionByName(inserts)
+        counts["keys"] = todo.select(*knames).distinct().count()
+        if counts["keys"]:
+            values: dict[str, str | Column] = {f"`{c}`": F.col(f"s.`{c}`") for c in target_cols}
+            metrics = (
                 target.alias("t")
-                .merge(rows.alias("s"), target_cond("s"))
-                .whenMatchedUpdate(set=assign)
-                .whenNotMatchedInsert(values=assign)
+                .merge(source.alias("s"), target_cond("s") & (F.col(f"s.{op}") == F.lit("d")))
+                .whenMatchedDelete()
+                .whenNotMatchedInsert(condition=F.col(f"s.{op}") == F.lit("i"), values=values)
                 .execute()
             )
+            row = metrics.first() if metrics is not None else None
+            if row is not None:
+                counts["deleted_rows"] = int(row["num_deleted_rows"])
+                counts["inserted_rows"] = int(row["num_inserted_rows"])
     except UsageError:
         raise
     except Exception as exc:

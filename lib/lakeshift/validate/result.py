@@ -129,6 +129,15 @@ class ValidationResult:
             return "error"
         return "pass" if self.passed else "fail"
 
+    def release(self) -> None:
+        """Drop the cached mismatch DataFrame from executor memory/disk (after reports are out).
+
+        The diff is persisted so the summary, the samples and the reports read it once; a run
+        over many tables calls this when it is done with each result.
+        """
+        if self._mismatches is not None:
+            self._mismatches.unpersist()
+
     def mismatches(self) -> DataFrame:
         """Every difference as a DataFrame (computed on the cluster; nothing is sampled).
 
