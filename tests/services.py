@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -55,6 +55,19 @@ class DbServer:
         if self.kind == "mariadb":
             return f"jdbc:mysql://{self.host}:{self.port}/{self.database}?permitMysqlScheme"
         return f"jdbc:{self.kind}://{self.host}:{self.port}/{self.database}"
+
+    def connect_mariadb(self, **kwargs: Any) -> Any:
+        """A pymysql connection to this (MariaDB) server; ``kwargs`` go to ``pymysql.connect``."""
+        import pymysql
+
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            database=self.database,
+            **kwargs,
+        )
 
     @property
     def dsn(self) -> str:

@@ -124,15 +124,8 @@ def _fetch(server, sql: str) -> list[tuple]:
 
         with psycopg.connect(server.dsn) as conn:
             return [tuple(r) for r in conn.execute(sql.replace("`", '"')).fetchall()]
-    import pymysql
 
-    conn = pymysql.connect(
-        host=server.host,
-        port=server.port,
-        user=server.user,
-        password=server.password,
-        database=server.database,
-    )
+    conn = server.connect_mariadb()
     try:
         with conn.cursor() as cur:
             cur.execute(sql)

@@ -181,16 +181,8 @@ def _sql_exec(db, server, sql, fetch=False):
         with psycopg.connect(server.dsn) as conn, conn.cursor() as cur:
             cur.execute(sql)
             return cur.fetchall() if fetch else None
-    import pymysql
 
-    conn = pymysql.connect(
-        host=server.host,
-        port=server.port,
-        user=server.user,
-        password=server.password,
-        database=server.database,
-        autocommit=True,
-    )
+    conn = server.connect_mariadb(autocommit=True)
     try:
         with conn.cursor() as cur:
             cur.execute(sql)

@@ -62,15 +62,8 @@ def _query(db, server, sql):
         with psycopg.connect(server.dsn) as conn, conn.cursor() as cur:
             cur.execute(sql)
             return cur.fetchall()
-    import pymysql
 
-    conn = pymysql.connect(
-        host=server.host,
-        port=server.port,
-        user=server.user,
-        password=server.password,
-        database=server.database,
-    )
+    conn = server.connect_mariadb()
     try:
         with conn.cursor() as cur:
             cur.execute(sql)
