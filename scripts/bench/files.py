@@ -2,19 +2,21 @@
 
 One command: generates a tree of many small files (1-350 KB, the shape of real estates) plus a
 few large files, copies it with `cp -r` and with lakeshift (checksums and read-back verification
-on), checks the copies, and prints throughput and the ratios. lakeshift runs twice against the
-same cp figure: with `--executor auto` on a `local[2]` master (which picks the thread pool: on
-one machine Spark tasks buy nothing) and with `--executor spark` (one Spark task per copy task
-on the local[2] executors); both ratios are printed and labelled, with a per-phase breakdown.
-The Spark session is started (and timed, printed separately) before the timed runs. Then it
-copies a smaller set of small files to moto's S3 server on loopback and prints files per second.
+on), checks the copies, and prints throughput and the ratios. Each round runs cp, then
+lakeshift with `--executor auto` on a `local[2]` master (which picks worker processes: on one
+machine Spark tasks buy nothing) and with `--executor spark` (one Spark task per copy task on
+the local[2] executors); a final cp closes the last round. A round's ratio divides the mean of
+the cp runs around it by lakeshift's time (page-cache and disk state drift a lot on a VM), and
+the median over rounds is printed, labelled per executor, with per-phase breakdowns. The Spark
+session is started (and timed, printed separately) before the timed runs. Then it copies a
+smaller set of small files to moto's S3 server on loopback and prints files per second.
 
 The default is the issue's full size: 20,000 small files plus 20 files of 104 MiB (about
-5.5 GB; three copies of it need ~17 GB of free disk). On a quiet 2-core machine the whole run
-takes about two minutes; `--small 5000 --big 4` is a quick 1.3 GB variant.
+5.5 GB; three copies of it need ~17 GB of free disk), three rounds. On a quiet 2-core machine
+the whole run takes about five minutes; `--small 5000 --big 4 --rounds 1` is a quick variant.
 
     .venv/bin/python scripts/bench/files.py [--small N] [--big N] [--big-mb MB]
-        [--modes auto,spark]
+        [--modes auto,spark] [--rounds N]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import hashlib
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -148,9 +151,13 @@ def main() -> int:
     ap.add_argument(
         "--modes",
         default="auto,spark",
-        help="executors to time, comma separated: auto (threads on local[2]), spark, threads",
+        help="executors to time, comma separated: auto (processes on local[2]), spark, "
+        "processes, threads",
     )
     ap.add_argument("--checksum", default="crc32c")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="alternating cp / lakeshift rounds (median)"
+    )
     ap.add_argument("--workdir", help="folder for the trees (default: a temp folder)")
     args = ap.parse_args()
 
@@ -176,8 +183,6 @@ def main() -> int:
             sync()
             return time.monotonic() - t
 
-        cp_before = run_cp()
-
         import google_crc32c  # noqa: F401 - warm imports outside the timed part
         import pyarrow.fs
         import pyarrow.parquet  # noqa: F401
@@ -185,7 +190,10 @@ def main() -> int:
         from lakeshift.spark import SparkProfile, session
 
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-        results: list[tuple[str, float, Any]] = []
+        # per round: cp, then each mode; a mode's ratio in round r uses the mean of the cp
+        # runs just before and just after it (the disk and page cache drift during a run)
+        cps: list[float] = []
+        runs: dict[str, list[tuple[float, Any]]] = {m: [] for m in modes}
         sizes = tree_sizes(src)
         ok = True
         t = time.monotonic()
@@ -203,50 +211,57 @@ def main() -> int:
                 ),
                 spark,
             )
-            for mode in modes:
-                shutil.rmtree(dst_ls, ignore_errors=True)
-                sync()
-                cfg = FilesConfig(
-                    src=str(src),
-                    dst=str(dst_ls),
-                    checksum=args.checksum,
-                    executor=mode,
-                    progress=False,
-                )
-                t = time.monotonic()
-                summary = run_files(cfg, spark)
-                sync()
-                ls_s = time.monotonic() - t
-                good = (
-                    summary.failed == 0
-                    and tree_sizes(dst_ls) == sizes
-                    and sample_equal(src, dst_ls, sorted(sizes))
-                )
-                ok = ok and good
-                results.append((mode, ls_s, summary))
-                print(
-                    f"  {mode}: {ls_s:.1f}s ({summary.mode}, {summary.tasks} tasks, "
-                    f"copy {'verified' if good else 'MISMATCH'}); phases: "
-                    + ", ".join(f"{k} {v:.2f}s" for k, v in summary.phases.items()),
-                    flush=True,
-                )
-        cp_after = run_cp()  # cp before and after lakeshift: the mean evens out a busy machine
-        cp_s = (cp_before + cp_after) / 2
+            for rnd in range(args.rounds):
+                cps.append(run_cp())
+                print(f"round {rnd + 1}: cp -r {cps[-1]:.1f}s", flush=True)
+                for mode in modes:
+                    shutil.rmtree(dst_ls, ignore_errors=True)
+                    sync()
+                    cfg = FilesConfig(
+                        src=str(src),
+                        dst=str(dst_ls),
+                        checksum=args.checksum,
+                        executor=mode,
+                        progress=False,
+                    )
+                    t = time.monotonic()
+                    summary = run_files(cfg, spark)
+                    sync()
+                    ls_s = time.monotonic() - t
+                    good = (
+                        summary.failed == 0
+                        and tree_sizes(dst_ls) == sizes
+                        and sample_equal(src, dst_ls, sorted(sizes))
+                    )
+                    ok = ok and good
+                    runs[mode].append((ls_s, summary))
+                    print(
+                        f"  {mode}: {ls_s:.1f}s ({summary.mode}, {summary.tasks} tasks, "
+                        f"copy {'verified' if good else 'MISMATCH'}); phases: "
+                        + ", ".join(f"{k} {v:.2f}s" for k, v in summary.phases.items()),
+                        flush=True,
+                    )
+        cps.append(run_cp())
+        print(f"final: cp -r {cps[-1]:.1f}s")
         mib = total / 2**20
+        cp_s = statistics.median(cps)
         print(
-            f"cp -r:          {cp_s:7.1f}s  {mib / cp_s:7.1f} MiB/s  {nfiles / cp_s:7.0f} files/s"
-            f"  (mean of {cp_before:.1f}s before and {cp_after:.1f}s after)"
+            f"cp -r (median of {len(cps)}): {cp_s:6.1f}s  {mib / cp_s:7.1f} MiB/s"
+            f"  {nfiles / cp_s:7.0f} files/s  (runs: {', '.join(f'{c:.1f}s' for c in cps)})"
         )
-        for mode, ls_s, summary in results:
-            label = f"lakeshift --executor {mode} -> {summary.mode}"
+        for mode in modes:
+            ls_s = statistics.median(r[0] for r in runs[mode])
+            ratios = [(cps[i] + cps[i + 1]) / 2 / r[0] for i, r in enumerate(runs[mode])]
+            label = f"lakeshift --executor {mode} -> {runs[mode][0][1].mode}"
             print(
-                f"{label}: {ls_s:6.1f}s  {mib / ls_s:7.1f} MiB/s  {nfiles / ls_s:7.0f} files/s"
-                f"  ({summary.tasks} tasks, {args.checksum}, verify readback)"
+                f"{label} (median of {len(runs[mode])}): {ls_s:6.1f}s  {mib / ls_s:7.1f} MiB/s"
+                f"  {nfiles / ls_s:7.0f} files/s  ({runs[mode][0][1].tasks} tasks,"
+                f" {args.checksum}, verify readback)"
             )
-        for mode, ls_s, summary in results:
             print(
-                f"ratio lakeshift/cp throughput, --executor {mode} ({summary.mode} executor): "
-                f"{cp_s / ls_s:.2f}x (target >= 0.7x)"
+                f"ratio lakeshift/cp throughput, --executor {mode} "
+                f"({runs[mode][0][1].mode} executor): median {statistics.median(ratios):.2f}x"
+                f" (rounds: {', '.join(f'{x:.2f}' for x in ratios)}; target >= 0.7x)"
             )
         shutil.rmtree(dst_cp, ignore_errors=True)
         shutil.rmtree(dst_ls, ignore_errors=True)

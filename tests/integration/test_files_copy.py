@@ -309,13 +309,13 @@ def test_file_growing_without_end_is_reported_not_read_forever(
     assert not (dst / "logs/live.log").exists()
 
 
-def test_executor_auto_uses_threads_on_a_local_master(tmp_path: Path, spark) -> None:
+def test_executor_auto_uses_processes_on_a_local_master(tmp_path: Path, spark) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
     expected = make_tree(src)
 
     s = run_files(_cfg(src, dst, local=False), spark)  # the test session's master is local
 
-    assert (s.mode, s.copied, s.failed) == ("threads", len(AWKWARD), 0)
+    assert (s.mode, s.copied, s.failed) == ("processes", len(AWKWARD), 0)
     assert sha_tree(dst) == expected
     assert {"list", "plan", "manifest", "copy", "finish", "task_sum"} <= set(s.phases)
     with pytest.raises(UsageError, match="executor 'spark' needs a Spark session"):
@@ -340,7 +340,46 @@ def test_cli_auto_on_local_master_starts_no_spark_session(
     out = tmp_path / "s.json"
     argv = ["files", str(src), str(tmp_path / "dst"), "--master", "local[2]", "--no-progress"]
     assert cli.main([*argv, "--json", str(out)]) == 0
-    assert json.loads(out.read_text())["mode"] == "threads"
+    assert json.loads(out.read_text())["mode"] == "processes"
     assert (tmp_path / "dst/a b.txt").read_bytes() == b"hello"
     with pytest.raises(AssertionError, match="Spark session was started"):
         cli.main([*argv, "--executor", "spark"])
+
+
+def test_processes_never_rerun_an_unguarded_script(tmp_path: Path) -> None:
+    """Worker processes are fresh ``-m lakeshift.files.worker`` interpreters: a caller script
+    without a ``__main__`` guard runs once (multiprocessing's spawn would run it again)."""
+    import subprocess
+    import sys
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    expected = make_tree(src)
+    marker = tmp_path / "ran.txt"
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from lakeshift.files.config import FilesConfig\n"
+        "from lakeshift.files.runner import run_files\n"
+        f"open({str(marker)!r}, 'a').write('ran\\n')\n"
+        f"s = run_files(FilesConfig(src={str(src)!r}, dst={str(dst)!r}, progress=False,"
+        " workers=2, task_files=3))\n"
+        "print(s.mode, s.tasks, s.copied, s.failed)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    mode, tasks, copied, failed = out.stdout.split()
+    assert (mode, copied, failed) == ("processes", str(len(AWKWARD)), "0")
+    assert int(tasks) >= 2
+    assert marker.read_text() == "ran\n"
+    assert sha_tree(dst) == expected
+
+
+def test_processes_report_a_failing_task(tmp_path: Path) -> None:
+    from lakeshift.files import worker
+    from lakeshift.files.copier import CopyContext
+    from lakeshift.files.plan import Task
+
+    ctx = CopyContext(src=str(tmp_path), dst=str(tmp_path / "d"), state="bogus://x", run_id="r")
+    with pytest.raises(RuntimeError, match=r"task 7: UsageError: .*bogus://x"):
+        worker.run_tasks(ctx, [Task(7, [])], 2)

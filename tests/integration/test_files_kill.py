@@ -47,9 +47,21 @@ def _journaled(state: Path) -> list[dict[str, object]]:
     return rows
 
 
-@pytest.mark.parametrize("mode", ["local", "spark"])
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("mode", ["local", "processes", "spark"])
 def test_sigkill_mid_copy_then_rerun(tmp_path: Path, mode: str) -> None:
-    """Kill the whole process group (driver, and with Spark the JVM and Python workers)."""
+    """Kill the whole process group (driver, and with Spark the JVM and Python workers).
+
+    With worker processes only the driver is killed: its workers must die with it.
+    """
     src, dst = tmp_path / "src", tmp_path / "dst"
     make_tree(src)
     for i in range(60):
@@ -59,11 +71,11 @@ def test_sigkill_mid_copy_then_rerun(tmp_path: Path, mode: str) -> None:
     expected = sha_tree(src)
     base = [sys.executable, "-m", "lakeshift.cli", "files", str(src), str(dst), "--no-progress"]
     local = ["--local", "--workers", "2", "--threads", "2"]
-    first = (
-        [*base, *local]
-        if mode == "local"
-        else [*base, "--master", "local[2]", "--executor", "spark", "--threads", "2"]
-    )
+    first = {
+        "local": [*base, *local],
+        "processes": [*base, "--executor", "processes", "--workers", "2"],
+        "spark": [*base, "--master", "local[2]", "--executor", "spark", "--threads", "2"],
+    }[mode]
     env = {**os.environ, "LAKESHIFT_FILES_TEST_DELAY": "0.3"}
     log = tmp_path / "first.log"
     with open(log, "wb") as sink:  # a file, not a pipe: Spark's logging must never block
@@ -76,10 +88,19 @@ def test_sigkill_mid_copy_then_rerun(tmp_path: Path, mode: str) -> None:
         assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
         assert time.monotonic() < deadline, "copy made no progress"
         time.sleep(0.05)
+    doomed = _descendants(proc.pid)
+    if mode == "processes":  # only the driver: its worker processes must follow it
+        assert len(doomed) == 2, doomed
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in doomed):
+            assert time.monotonic() < deadline, "worker processes outlived their driver"
+            time.sleep(0.05)
+        doomed = []
     # SIGKILL the driver's tree at once: PySpark's worker daemon runs in its own process group,
     # so kill every descendant by pid as well as the driver's group
-    doomed = _descendants(proc.pid)
-    groups = {proc.pid}
+    groups = {proc.pid} if mode != "processes" else set()
     for pid in doomed:
         with contextlib.suppress(ProcessLookupError):
             groups.add(os.getpgid(pid))  # the daemon's group also holds workers it forks later

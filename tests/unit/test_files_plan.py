@@ -237,16 +237,17 @@ def test_plan_concat_rewrites_only_changed_outputs() -> None:
 @pytest.mark.parametrize(
     ("kw", "master", "expected"),
     [
-        ({}, "local", "threads"),
-        ({}, "local[2]", "threads"),
-        ({}, "local[*]", "threads"),
-        ({}, "local[4,2]", "threads"),
-        ({}, None, "threads"),
+        ({}, "local", "processes"),
+        ({}, "local[2]", "processes"),
+        ({}, "local[*]", "processes"),
+        ({}, "local[4,2]", "processes"),
+        ({}, None, "processes"),
         ({}, "spark://head:7077", "spark"),
         ({}, "yarn", "spark"),
         ({}, "k8s://https://api:6443", "spark"),
         ({"executor": "spark"}, "local[2]", "spark"),
         ({"executor": "threads"}, "yarn", "threads"),
+        ({"executor": "processes"}, "yarn", "processes"),
         ({"local": True, "executor": "spark"}, "yarn", "threads"),
     ],
 )

@@ -104,14 +104,17 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--executor",
-        choices=["auto", "spark", "threads"],
+        choices=["auto", "spark", "processes", "threads"],
         default="auto",
-        help="who runs the copy tasks: threads (a pool in this process, no Spark session), "
-        "spark (Spark executors), auto (default): threads when the master is local "
-        "(local, local[N], local[*]), Spark executors for cluster masters",
+        help="who runs the copy tasks: processes (--workers processes on this machine, no "
+        "Spark session), threads (a pool in this process), spark (Spark executors), auto "
+        "(default): processes when the master is local (local, local[N], local[*]), Spark "
+        "executors for cluster masters",
     )
     p.add_argument("--local", action="store_true", help="same as --executor threads")
-    p.add_argument("--workers", type=int, help="concurrent tasks with --local")
+    p.add_argument(
+        "--workers", type=int, help="concurrent tasks without Spark (default: CPU count)"
+    )
     p.add_argument("--s3-endpoint", help="S3 endpoint URL (default: $AWS_ENDPOINT_URL)")
     p.add_argument("--s3-region", help="S3 region")
     p.add_argument("--json", dest="json_path", metavar="FILE", help="write a JSON summary")
@@ -176,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     profile = profile_from_args(args, "lakeshift-files")
     # under spark-submit the master is not known before the session exists: start it then
     master = profile.master if profile.master is not None else "unknown"
-    if resolve_executor(cfg, master) == "threads":
+    if resolve_executor(cfg, master) in ("processes", "threads"):
         summary = run_files(cfg, None)  # no JVM at all
     else:
         from lakeshift.spark import session

@@ -10,7 +10,7 @@ from lakeshift.config.base import StrictModel
 
 Checksum = Literal["crc32c", "md5", "sha256"]
 Verify = Literal["readback", "stream"]
-Executor = Literal["auto", "spark", "threads"]
+Executor = Literal["auto", "spark", "processes", "threads"]
 
 STATE_DIR = "_lakeshift_files"
 
@@ -36,7 +36,10 @@ class FilesConfig(StrictModel):
         task_bytes: target bytes per task (small files are grouped up to this).
         task_files: most files per task.
         big_file: files of at least this size get a task of their own.
-        threads: copy threads inside one task.
+        threads: copy threads inside one task when a remote store is involved (S3, HDFS:
+            latency-bound). Local-to-local tasks copy one file at a time (the work is CPU and
+            page-cache bound; tasks already run in parallel); ``threads`` still bounds the
+            parallel parts of one range-split file.
         retries: how often a file is copied again after it changed while being copied or after
             a store error (timeouts, throttling).
         chunk_bytes: read/write buffer size.
@@ -49,9 +52,11 @@ class FilesConfig(StrictModel):
             its capture groups and each group is written as outputs of about ``concat_bytes``
             (see :func:`lakeshift.files.plan.plan_concat`).
         concat_bytes: target size of one concatenation output.
-        executor: who runs the copy tasks: ``threads`` (a thread pool in this process),
-            ``spark`` (one Spark task per copy task on the executors) or ``auto`` (the
-            default): threads when the Spark master is local (``local``, ``local[N]``,
+        executor: who runs the copy tasks: ``processes`` (``workers`` worker processes on
+            this machine, each copying one task at a time: no interpreter lock shared between
+            tasks), ``threads`` (a thread pool in this process; in-process test hooks see
+            it), ``spark`` (one Spark task per copy task on the executors) or ``auto`` (the
+            default): processes when the Spark master is local (``local``, ``local[N]``,
             ``local[*]``, or no session at all): on one machine, shipping file tasks through
             Spark adds JVM and Python-worker round trips and buys no extra disks or cores;
             Spark executors for cluster masters (standalone, YARN, Kubernetes).

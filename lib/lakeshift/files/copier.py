@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from lakeshift.files.checksum import Hasher, combine, new_hasher
 from lakeshift.files.manifest import JournalWriter, Record
@@ -38,6 +38,8 @@ from lakeshift.sinks import fs as sink_fs
 from lakeshift.sources import fs as source_fs
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from lakeshift.files.plan import PlannedFile, Task
     from lakeshift.sources.fs import Location
 
@@ -192,28 +194,28 @@ _NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, err
 
 
 def _stream_local(
-    ctx: CopyContext, job: _Job, staging: str
+    ctx: CopyContext, job: _Job, fo: int
 ) -> tuple[str, int, tuple[str, int] | None] | None:
-    """Local to local: kernel copy (``copy_file_range``), then checksum both sides.
+    """Local to local: kernel copy (``copy_file_range``) into descriptor ``fo``, then checksums.
 
-    The source is re-read through its descriptor after the copy and checksummed, and so is the
-    staged target (from the page cache: what the file now holds). Equal checksums plus the
-    caller's unchanged source stat prove the target holds the source's bytes. Returns ``None``
-    when the kernel cannot copy between these files (the caller falls back to the buffered
-    loop). At most the listed size plus one byte is read (see :func:`_pump`).
+    The source is re-read after the copy and checksummed, and so is the staged target (from the
+    page cache: what the file now holds). Equal checksums plus the caller's unchanged source
+    stat prove the target holds the source's bytes. Plain descriptors and positional reads: a
+    handful of system calls per file. Returns ``None`` when the kernel cannot copy between these
+    files (the caller falls back to the buffered loop). At most the listed size plus one byte is
+    read (see :func:`_pump`).
     """
-    src, dst, rel, bucket, limit = job.src, job.dst, job.rel, job.bucket, job.st0.size + 1
+    src, rel, bucket, limit = job.src, job.rel, job.bucket, job.st0.size + 1
     hook = _HOOK
     try:
-        inp = source_fs.open_input(src, rel)
+        fi = os.open(src.path(rel), os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError as exc:
         raise _Vanished from exc
-    with inp, sink_fs.open_output(dst, staging) as out:
-        fi, fo = inp.fileno(), out.fileno()
+    try:
         n = 0
         while n < limit:
             try:
-                k = os.copy_file_range(fi, fo, min(ctx.chunk_bytes, limit - n))
+                k = os.copy_file_range(fi, fo, min(ctx.chunk_bytes, limit - n), n, n)
             except OSError as exc:
                 if n == 0 and exc.errno in _NO_COPY_RANGE:
                     return None
@@ -224,27 +226,29 @@ def _stream_local(
             n += k
             if hook is not None:
                 hook(rel, n)
-        inp.seek(0)
-        digest, src_n = _hash_stream(inp, ctx.checksum, _buffer(ctx.chunk_bytes), _FREE, limit)
+        digest, src_n = _hash_range(fi, 0, limit, ctx.checksum, ctx.chunk_bytes)
         if src_n != n:  # the source changed between copy and checksum: the caller retries
             return digest, -1, None
         back = None
         if ctx.verify == "readback":  # the staged target's bytes, re-read through the OS
-            out.seek(0)
-            back = _hash_stream(out, ctx.checksum, _buffer(ctx.chunk_bytes), _FREE)
+            back = _hash_range(fo, 0, limit, ctx.checksum, ctx.chunk_bytes)
+    finally:
+        os.close(fi)
     return digest, n, back
 
 
-def _stream(ctx: CopyContext, job: _Job, staging: str) -> tuple[str, int, tuple[str, int] | None]:
-    """Copy ``rel`` to ``staging``; return the stream's checksum, its size and the read-back.
+def _stream(
+    ctx: CopyContext, job: _Job, staged: sink_fs.Staged
+) -> tuple[str, int, tuple[str, int] | None]:
+    """Copy ``rel`` into ``staged``; return the stream's checksum, its size and the read-back.
 
     The read-back ``(checksum, size)`` is of the staged bytes re-read through the same file
     descriptor right after writing (local targets with ``--verify readback``); ``None`` when the
     caller must re-read the staged object itself (other stores) or verification is ``stream``.
     """
     src, dst, rel, bucket, limit = job.src, job.dst, job.rel, job.bucket, job.st0.size + 1
-    if src.kind == "local" and dst.kind == "local":
-        fast = _stream_local(ctx, job, staging)
+    if staged.fd is not None and src.kind == "local":
+        fast = _stream_local(ctx, job, staged.fd)
         if fast is not None:
             return fast
     h = new_hasher(ctx.checksum)
@@ -253,12 +257,17 @@ def _stream(ctx: CopyContext, job: _Job, staging: str) -> tuple[str, int, tuple[
         inp = source_fs.open_input(src, rel)
     except FileNotFoundError as exc:
         raise _Vanished from exc
-    with inp, sink_fs.open_output(dst, staging) as out:
+    out: BinaryIO | pa.NativeFile
+    if staged.fd is not None:
+        out = os.fdopen(staged.fd, "w+b", buffering=0, closefd=False)
+    else:
+        assert staged.path is not None
+        out = sink_fs.open_output(dst, staged.path)
+    with inp, out:
         n, _ = _pump(inp, out, buf, [h], bucket=bucket, rel=rel, limit=limit)
         back = None
-        if ctx.verify == "readback" and dst.kind == "local":
-            out.seek(0)  # the target's bytes, re-read (from the page cache) and checksummed
-            back = _hash_stream(out, ctx.checksum, buf, _FREE)
+        if ctx.verify == "readback" and staged.fd is not None:
+            back = _hash_range(staged.fd, 0, limit, ctx.checksum, ctx.chunk_bytes)
     return h.hexdigest(), n, back
 
 
@@ -363,38 +372,36 @@ def _copy_range_fd(
 
 
 def _ranged_local(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
-    """Local target: copy parts in parallel into one staging file, verify each part, commit."""
+    """Local target: copy parts in parallel into one staged file, verify each part, commit."""
     src, dst, rel, st0, bucket = job.src, job.dst, job.rel, job.st0, job.bucket
     parts = _parts(st0.size, ctx.part_bytes)
-    staging = sink_fs.new_staging_path(dst, ctx.run_id)
     try:
-        inp = source_fs.open_input(src, rel)
+        fi = os.open(src.path(rel), os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError as exc:
         raise _Vanished from exc
-    ok = False
+    staged: sink_fs.Staged | None = None
     try:
-        with inp, sink_fs.open_output(dst, staging) as out:
-            fi, fo = inp.fileno(), out.fileno()
-            os.ftruncate(fo, st0.size)
+        staged = sink_fs.Staged(dst, rel, ctx.run_id)
+        fo = staged.fd
+        assert fo is not None  # local targets always have a descriptor
+        os.ftruncate(fo, st0.size)
 
-            def one(part: tuple[int, int]) -> tuple[tuple[str, int], tuple[str, int] | None]:
-                off, length = part
-                if (
-                    _copy_range_fd(
-                        fi, fo, off, length, chunk=ctx.chunk_bytes, bucket=bucket, rel=rel
-                    )
-                    != length
-                ):
-                    raise _Changed
-                got = _hash_range(fi, off, length, ctx.checksum, ctx.chunk_bytes)
-                back = None
-                if ctx.verify == "readback":
-                    back = _hash_range(fo, off, length, ctx.checksum, ctx.chunk_bytes)
-                return got, back
+        def one(part: tuple[int, int]) -> tuple[tuple[str, int], tuple[str, int] | None]:
+            off, length = part
+            if (
+                _copy_range_fd(fi, fo, off, length, chunk=ctx.chunk_bytes, bucket=bucket, rel=rel)
+                != length
+            ):
+                raise _Changed
+            got = _hash_range(fi, off, length, ctx.checksum, ctx.chunk_bytes)
+            back = None
+            if ctx.verify == "readback":
+                back = _hash_range(fo, off, length, ctx.checksum, ctx.chunk_bytes)
+            return got, back
 
-            with ThreadPoolExecutor(max_workers=max(1, min(ctx.threads, len(parts)))) as pool:
-                results = list(pool.map(one, parts))
-            staged = os.fstat(fo).st_size
+        with ThreadPoolExecutor(max_workers=max(1, min(ctx.threads, len(parts)))) as pool:
+            results = list(pool.map(one, parts))
+        size = os.fstat(fo).st_size
         st1 = source_fs.stat(src, rel)
         if st1 is None:
             raise _Vanished
@@ -403,22 +410,21 @@ def _ranged_local(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
         ):
             return None
         if ctx.verify == "readback":
-            good = all(back == got for got, back in results) and staged == st0.size
+            good = all(back == got for got, back in results) and size == st0.size
         else:
-            good = staged == st0.size
+            good = size == st0.size
         if not good:
             return {"status": "failed", "action": "failed", "reason": "target checksum mismatch"}
         digest = combine(ctx.checksum, [got for got, _ in results])
         _test_delay()  # staged, not committed: a kill here leaves only a staging file
-        sink_fs.commit(dst, staging, rel, st0.mtime_ns if ctx.preserve else None)
-        ok = True
+        staged.commit(st0.mtime_ns if ctx.preserve else None)
         return {"checksum": digest, "status": "verified", "action": "copied"}
     except _Changed:
         return None
     finally:
-        if not ok:
-            with contextlib.suppress(OSError):
-                sink_fs.remove(dst, staging)
+        os.close(fi)
+        if staged is not None:
+            staged.discard()
 
 
 def _multipart_s3(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
@@ -521,7 +527,7 @@ def copy_file(
     changed = 0
     error = ""
     for _attempt in range(ctx.retries + 1):
-        staging = ""
+        staged: sink_fs.Staged | None = None
         try:
             st0 = source_fs.stat(src, f.rel)
             if st0 is None or st0.is_dir:
@@ -561,28 +567,27 @@ def copy_file(
                     changed += 1
                     continue
                 return rec(st0, **r)
-            staging = sink_fs.new_staging_path(dst, ctx.run_id)
-            digest, n, back_sum = _stream(ctx, _Job(src, dst, f.rel, st0, bucket), staging)
+            staged = sink_fs.Staged(dst, f.rel, ctx.run_id)
+            digest, n, back_sum = _stream(ctx, _Job(src, dst, f.rel, st0, bucket), staged)
             st1 = source_fs.stat(src, f.rel)
             if st1 is None:
-                sink_fs.remove(dst, staging)
                 return rec(st0, status="failed", action="failed", reason="vanished from source")
             if n != st0.size or not _same(st0, st1):
-                sink_fs.remove(dst, staging)
                 changed += 1
                 continue
             if ctx.verify == "readback":
                 if back_sum is None:
-                    back_sum = _checksum_of(dst, staging, ctx.checksum, ctx.chunk_bytes, _FREE)
+                    assert staged.path is not None
+                    back_sum = _checksum_of(dst, staged.path, ctx.checksum, ctx.chunk_bytes, _FREE)
                 ok = back_sum == (digest, n)
+            elif staged.fd is not None:
+                ok = os.fstat(staged.fd).st_size == n
             else:
-                staged = dst.fs.get_file_info(staging)
-                ok = staged.size == n
+                ok = dst.fs.get_file_info(staged.path).size == n
             if not ok:
-                sink_fs.remove(dst, staging)
                 return rec(st0, status="failed", action="failed", reason="target checksum mismatch")
-            _test_delay()  # staged, not committed: a kill here leaves only a staging file
-            sink_fs.commit(dst, staging, f.rel, st0.mtime_ns if ctx.preserve else None)
+            _test_delay()  # staged, not committed: a kill here leaves no file under a final name
+            staged.commit(st0.mtime_ns if ctx.preserve else None)
             if dst.kind == "s3":  # a server-side copy, not a rename: check what landed
                 final = source_fs.stat(dst, f.rel)
                 if final is None or final.size != n:
@@ -592,14 +597,14 @@ def copy_file(
         except _Vanished:
             return rec(None, status="failed", action="failed", reason="vanished from source")
         except Exception as exc:  # one file's failure must not stop the task
-            if staging:
-                with contextlib.suppress(OSError):
-                    sink_fs.remove(dst, staging)
             error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
             if _attempt < ctx.retries:  # transient store errors (timeouts, throttling): retry
                 time.sleep(0.5 * (_attempt + 1))
                 continue
             return rec(None, status="failed", action="failed", reason=error)
+        finally:
+            if staged is not None:  # uncommitted bytes are dropped (no-op after a commit)
+                staged.discard()
     reason = f"source changed during copy ({changed} attempts)" if changed else error
     return rec(None, status="failed", action="failed", reason=reason)
 
@@ -729,11 +734,14 @@ def run_task(ctx: CopyContext, task: Task) -> dict[str, int]:
                 if r.action in ("copied", "concatenated"):
                     counts["bytes"] += r.size
 
-    if ctx.threads <= 1 or len(task.files) <= 1:
+    # local to local is CPU and page-cache bound: one file at a time per task (tasks already
+    # run in parallel); threads pay off where each file waits on a remote store
+    threads = 1 if locs[0].kind == locs[1].kind == "local" else ctx.threads
+    if threads <= 1 or len(task.files) <= 1:
         for f in task.files:
             one(f)
     else:
-        with ThreadPoolExecutor(max_workers=min(ctx.threads, len(task.files))) as pool:
+        with ThreadPoolExecutor(max_workers=min(threads, len(task.files))) as pool:
             list(pool.map(one, task.files))
     journal.flush()
     counts["task_ms"] = round((time.monotonic() - started) * 1000)

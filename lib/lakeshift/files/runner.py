@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import JobFailedError, UsageError
 from lakeshift.files import manifest as mf
+from lakeshift.files import worker
 from lakeshift.files.config import STATE_DIR, FilesConfig
 from lakeshift.files.copier import CopyContext, run_task
 from lakeshift.files.plan import (
@@ -64,10 +65,10 @@ MAX_LISTED = 1000  # most failed / deleted paths named in a summary
 class Summary:
     """What one run did. ``failed_files`` and ``deleted_files`` hold up to 1000 entries.
 
-    ``mode`` is the executor used (``threads`` or ``spark``); ``phases`` holds seconds per
-    phase of the run (``list``, ``plan``, ``manifest``, ``copy``, ``finish``) plus ``task_sum``
-    and ``task_max`` (the copy tasks' own wall times): ``copy`` minus ``task_sum / slots`` is
-    what scheduling the tasks cost.
+    ``mode`` is the executor used (``processes``, ``threads`` or ``spark``); ``phases`` holds
+    seconds per phase of the run (``list``, ``plan``, ``manifest``, ``copy``, ``finish``) plus
+    ``task_sum`` and ``task_max`` (the copy tasks' own wall times): ``copy`` minus
+    ``task_sum / slots`` is what scheduling the tasks cost.
     """
 
     run_id: str
@@ -151,10 +152,11 @@ def is_local_master(master: str | None) -> bool:
 
 
 def resolve_executor(cfg: FilesConfig, master: str | None) -> str:
-    """``threads`` or ``spark``: who runs the copy tasks of ``cfg`` under Spark master ``master``.
+    """``processes``, ``threads`` or ``spark``: who runs the copy tasks of ``cfg``.
 
-    ``local=True`` or ``executor="threads"`` gives threads; ``executor="spark"`` gives Spark;
-    ``auto`` gives threads for a local master (see :func:`is_local_master`) and Spark otherwise.
+    ``local=True`` or ``executor="threads"`` gives threads; ``executor="spark"`` gives Spark,
+    ``executor="processes"`` worker processes; ``auto`` gives processes for a local Spark
+    master ``master`` (see :func:`is_local_master`) and Spark otherwise.
 
     Example:
         >>> resolve_executor(FilesConfig(src="/a", dst="/b"), "yarn")
@@ -162,9 +164,9 @@ def resolve_executor(cfg: FilesConfig, master: str | None) -> str:
     """
     if cfg.local or cfg.executor == "threads":
         return "threads"
-    if cfg.executor == "spark":
-        return "spark"
-    return "threads" if is_local_master(master) else "spark"
+    if cfg.executor in ("spark", "processes"):
+        return cfg.executor
+    return "processes" if is_local_master(master) else "spark"
 
 
 def _slots(cfg: FilesConfig, spark: SparkSession | None) -> int:
@@ -176,6 +178,8 @@ def _slots(cfg: FilesConfig, spark: SparkSession | None) -> int:
 def _run_tasks(
     cfg: FilesConfig, ctx: CopyContext, tasks: list[Task], slots: int, spark: SparkSession | None
 ) -> list[dict[str, int]]:
+    if spark is None and resolve_executor(cfg, None) == "processes":
+        return worker.run_tasks(ctx, tasks, slots)
     if spark is None:
         with ThreadPoolExecutor(max_workers=slots) as pool:
             return list(pool.map(lambda t: run_task(ctx, t), tasks))
@@ -214,7 +218,7 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
     Args:
         cfg: the run's settings (paths already macro-expanded).
         spark: the session whose executors may copy; :func:`resolve_executor` decides between
-            its executors and a thread pool in this process (``None``: thread pool).
+            its executors and worker processes or threads on this machine.
 
     Raises:
         SourceError: the source cannot be listed.
@@ -235,7 +239,7 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
     mode = resolve_executor(cfg, master)
     if mode == "spark" and spark is None:
         raise UsageError("files: executor 'spark' needs a Spark session, found none")
-    if mode == "threads":
+    if mode in ("processes", "threads"):
         spark = None
     log.debug("files: executor %s (requested %s, master %s)", mode, cfg.executor, master)
     s3 = source_fs.S3Options(cfg.s3_endpoint, cfg.s3_region)

@@ -1,7 +1,10 @@
 """Byte-level writes to any filesystem (local, Hadoop filesystem URIs, S3) through pyarrow.fs.
 
 Writes are atomic: bytes go to a staging name under ``<dst>/.lakeshift-tmp/<run>/`` and are moved
-to their final name only after they were verified. On local disks and HDFS the move is a rename;
+to their final name only after they were verified. On local disks (Linux) a file is staged as an
+unnamed ``O_TMPFILE`` inode in its final folder instead (see :class:`Staged`): it gets a name only
+when it is linked in after verification, and it vanishes by itself if the process dies before.
+On HDFS the move is a rename;
 on S3 it is a server-side copy plus delete, so an object appears under its final key only whole
 (S3's single-request copy limit of 5 GiB applies to one object). A killed run leaves staging files
 only under ``.lakeshift-tmp/``, never under a final name; the next run removes them. Small
@@ -97,6 +100,127 @@ def open_output(loc: Location, path: str) -> BinaryIO | pa.NativeFile:
     if loc.kind == "local":  # the OS directly: less per-file overhead for many small files
         return _in_dir(loc, _parent(path), lambda: open(path, "w+b", buffering=0))
     return _in_dir(loc, _parent(path), lambda: loc.fs.open_output_stream(path))
+
+
+_TMPFILE: dict[str, bool] = {}  # target root -> O_TMPFILE + link works there (probed once)
+
+
+_ROOT_FD: tuple[int, int] | None = None  # (pid, descriptor of "/") for linkat
+
+
+def _link_fd(fd: int, path: str) -> None:
+    """Give the unnamed (``O_TMPFILE``) file open as ``fd`` the name ``path``.
+
+    ``linkat(..., "/proc/self/fd/N", ..., AT_SYMLINK_FOLLOW)``: Python issues ``linkat`` (not
+    ``link``, which would try to link the /proc symlink itself) only when given a directory
+    descriptor, so one of "/" is passed (the absolute source path ignores it).
+    """
+    global _ROOT_FD  # noqa: PLW0603
+    pid = os.getpid()
+    if _ROOT_FD is None or _ROOT_FD[0] != pid:
+        _ROOT_FD = (pid, os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=_ROOT_FD[1], follow_symlinks=True)
+
+
+def _tmpfile_ok(loc: Location, run_id: str) -> bool:
+    """Whether unnamed files can be created and linked under ``loc`` (probed once per root)."""
+    ok = _TMPFILE.get(loc.root)
+    if ok is not None:
+        return ok
+    flag = getattr(os, "O_TMPFILE", 0)
+    ok = False
+    if flag:
+        root = staging_root(loc, run_id)
+        probe = f"{root}/probe-{uuid.uuid4().hex}"
+        try:
+            ensure_dir(loc, root)
+            fd = os.open(root, flag | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            try:
+                _link_fd(fd, probe)
+                os.unlink(probe)
+                ok = True
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.debug("no O_TMPFILE staging under %s: %s", loc.uri, exc)
+    _TMPFILE[loc.root] = ok
+    return ok
+
+
+class Staged:
+    """One file being written to its final name ``rel``, committed only after verification.
+
+    Local targets: :attr:`fd` is a read-write descriptor of an unnamed ``O_TMPFILE`` inode in
+    the final folder (one inode allocation beside its siblings, no staging folder shared by all
+    writers, no cross-folder rename); :meth:`commit` links it in (``linkat``), or, when the
+    final name exists, links it under ``.lakeshift-tmp/`` and renames it over the old file.
+    Where the filesystem has no ``O_TMPFILE``, :attr:`fd` is a named staging file under
+    ``.lakeshift-tmp/<run>/``. Other stores: :attr:`path` is a staging name, written through
+    :func:`open_output` and moved by :func:`commit`.
+    """
+
+    def __init__(self, loc: Location, rel: str, run_id: str) -> None:
+        self.loc, self.rel, self.run_id = loc, rel, run_id
+        self.final = loc.path(rel)
+        self.fd: int | None = None
+        self.path: str | None = None
+        self._done = False
+        if loc.kind != "local":
+            self.path = new_staging_path(loc, run_id)
+            return
+        if _tmpfile_ok(loc, run_id):
+            flags = os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC
+            parent = _parent(self.final) or "/"
+            self.fd = _in_dir(loc, parent, lambda: os.open(parent, flags, 0o666))
+            return
+        path = new_staging_path(loc, run_id)
+        flags = os.O_CREAT | os.O_TRUNC | os.O_RDWR | os.O_CLOEXEC
+        self.fd = _in_dir(loc, _parent(path), lambda: os.open(path, flags, 0o666))
+        self.path = path
+
+    def commit(self, mtime_ns: int | None = None) -> None:
+        """Give the verified bytes their final name (replacing an older file); close.
+
+        Raises:
+            SinkError: the move failed.
+        """
+        if self.fd is None:
+            assert self.path is not None
+            commit(self.loc, self.path, self.rel, mtime_ns)
+            self._done = True
+            return
+        try:
+            if mtime_ns is not None:
+                os.utime(self.fd, ns=(mtime_ns, mtime_ns))
+            if self.path is not None:
+                _in_dir(self.loc, _parent(self.final), lambda: os.replace(self.path, self.final))  # type: ignore[arg-type]
+            else:
+                fd = self.fd
+                try:
+                    _in_dir(self.loc, _parent(self.final), lambda: _link_fd(fd, self.final))
+                except FileExistsError:  # an older file: link under staging, rename over it
+                    tmp = new_staging_path(self.loc, self.run_id)
+                    _in_dir(self.loc, _parent(tmp), lambda: _link_fd(fd, tmp))
+                    os.replace(tmp, self.final)
+        except OSError as exc:
+            msg = f"{self.loc.uri}: cannot move staged file to {self.rel!r}: {exc}"
+            raise SinkError(msg) from exc
+        self._done = True
+        self.close()
+
+    def close(self) -> None:
+        """Close the descriptor (an uncommitted unnamed file is gone with it)."""
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+
+    def discard(self) -> None:
+        """Drop the staged bytes (no-op after :meth:`commit`)."""
+        self.close()
+        if not self._done and self.path is not None:
+            with contextlib.suppress(OSError):
+                remove(self.loc, self.path)
+        self._done = True
 
 
 def commit(loc: Location, staging: str, rel: str, mtime_ns: int | None = None) -> None:
