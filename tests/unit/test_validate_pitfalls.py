@@ -473,3 +473,18 @@ def test_partition_fingerprints_and_aggregates(spark) -> None:
     ]
     failed = {(a.column, a.metric) for a in result.aggregates if not a.passed}
     assert failed == {("v", "sum"), ("v", "max")}
+
+
+def test_partition_null_and_empty_string_stay_apart(spark) -> None:
+    """A NULL partition value and an empty-string one are different partitions on both sides."""
+    left = spark.createDataFrame([(None, 1), ("", 2), ("x", 3)], "p string, v int")
+    right = spark.createDataFrame([(None, 1), ("", 5), ("x", 3)], "p string, v int")
+    result = compare(left, right, partition_by=["p"])
+    assert not result.passed
+    assert sorted(
+        (
+            (p["partition"]["p"], p["left_rows"], p["right_rows"], p["match"])
+            for p in result.partitions
+        ),
+        key=repr,
+    ) == [("", 1, 1, False), ("x", 1, 1, True), (None, 1, 1, True)]
