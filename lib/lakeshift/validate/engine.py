@@ -771,7 +771,7 @@ def compare_dataframes(
             result.partitions = _partition_report(_totals(table_df, parts), options.partition_by)
         bad: list[int] | DataFrame = []
         if n_bad and n_bad <= MAX_COLLECTED_BUCKETS:
-            # bounded by MAX_COLLECTED_BUCKETS ints
+            # bounded: at most MAX_COLLECTED_BUCKETS rows of (bucket id, row count)
             rows_of = F.sum(F.col("l_n") + F.col("r_n")).alias("rows")
             ids = table_df.filter("bad").groupBy("b").agg(rows_of).collect()
             bad = sorted(int(r["b"]) for r in ids)
