@@ -12,8 +12,9 @@ session is started (and timed, printed separately) before the timed runs. Then i
 smaller set of small files to moto's S3 server on loopback and prints files per second.
 
 The default is the issue's full size: 20,000 small files plus 20 files of 104 MiB (about
-5.5 GB; three copies of it need ~17 GB of free disk), three rounds. On a quiet 2-core machine
-the whole run takes about five minutes; `--small 5000 --big 4 --rounds 1` is a quick variant.
+5.5 GB; up to seven copies of it are kept, ~45 GB of free disk), two rounds. On a quiet
+2-core machine the whole run takes about four minutes; `--small 5000 --big 4 --rounds 1` is a
+quick variant.
 
     .venv/bin/python scripts/bench/files.py [--small N] [--big N] [--big-mb MB]
         [--modes auto,spark] [--rounds N]
@@ -156,14 +157,31 @@ def main() -> int:
     )
     ap.add_argument("--checksum", default="crc32c")
     ap.add_argument(
-        "--rounds", type=int, default=3, help="alternating cp / lakeshift rounds (median)"
+        "--rounds", type=int, default=2, help="alternating cp / lakeshift rounds (median)"
     )
     ap.add_argument("--workdir", help="folder for the trees (default: a temp folder)")
     args = ap.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="lakeshift-bench-files-"))
     work.mkdir(parents=True, exist_ok=True)
-    src, dst_cp, dst_ls = work / "src", work / "cp", work / "ls"
+    src = work / "src"
+    # Every timed run writes a fresh folder, and finished copies are deleted only when the disk
+    # runs short (or at the end). ext4 without a journal (this VM's root filesystem) skips
+    # inodes deleted in the last 60-300 s when it allocates new ones: deleting the previous
+    # copy right before a run put 40-80% of that run's CPU into `find_inode_bit` /
+    # `recently_deleted` (perf, for cp and lakeshift alike) and made runs differ 3x.
+    kept: list[Path] = []
+    counter = iter(range(1_000_000))
+
+    def fresh(label: str, need: int) -> Path:
+        while kept and shutil.disk_usage(work).free < need * 1.2 + (2 << 30):
+            old = kept.pop(0)
+            print(f"  (disk short: deleting {old.name})", flush=True)
+            shutil.rmtree(old, ignore_errors=True)
+        path = work / f"{label}-{next(counter)}"
+        kept.append(path)
+        return path
+
     try:
         t = time.monotonic()
         total = make_tree(src, args.small, args.big, args.big_mb, args.per_dir)
@@ -176,7 +194,7 @@ def main() -> int:
         )
 
         def run_cp() -> float:
-            shutil.rmtree(dst_cp, ignore_errors=True)
+            dst_cp = fresh("cp", total)
             sync()
             t = time.monotonic()
             subprocess.run(["cp", "-r", str(src), str(dst_cp)], check=True)
@@ -215,7 +233,7 @@ def main() -> int:
                 cps.append(run_cp())
                 print(f"round {rnd + 1}: cp -r {cps[-1]:.1f}s", flush=True)
                 for mode in modes:
-                    shutil.rmtree(dst_ls, ignore_errors=True)
+                    dst_ls = fresh(f"ls-{mode}", total)
                     sync()
                     cfg = FilesConfig(
                         src=str(src),
@@ -263,8 +281,8 @@ def main() -> int:
                 f"({runs[mode][0][1].mode} executor): median {statistics.median(ratios):.2f}x"
                 f" (rounds: {', '.join(f'{x:.2f}' for x in ratios)}; target >= 0.7x)"
             )
-        shutil.rmtree(dst_cp, ignore_errors=True)
-        shutil.rmtree(dst_ls, ignore_errors=True)
+        for old in kept:
+            shutil.rmtree(old, ignore_errors=True)
         if args.s3_files or args.s3_big:
             bench_s3(src, args.s3_files, args.s3_big, work)
         return 0 if ok else 1
