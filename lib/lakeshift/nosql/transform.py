@@ -187,6 +187,7 @@ def run_transform(
         "collections": {},
     }
     try:
+        # bounded: one row per source namespace (collection) of this run
         per_ns = {str(r["ns"]): int(r["count"]) for r in docs.groupBy("ns").count().collect()}
         summary["documents_read"] = sum(per_ns.values())
         progress(f"read {summary['documents_read']} document(s) in {len(per_ns)} namespace(s)")
