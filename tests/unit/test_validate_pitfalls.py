@@ -488,3 +488,23 @@ def test_partition_null_and_empty_string_stay_apart(spark) -> None:
         ),
         key=repr,
     ) == [("", 1, 1, False), ("x", 1, 1, True), (None, 1, 1, True)]
+
+
+def test_awkward_column_names_and_null_keys_in_the_diff(spark) -> None:
+    """Names with quotes, backslashes and unicode survive the diff; a NULL key is a key."""
+    odd, key = 'it\'s a \\ "col" ü', "k'ey"
+    schema = f"`{key}` int, `{odd}` string, v double"
+    left = spark.createDataFrame([(1, "a", 1.0), (None, "n", 2.0), (3, "c", 3.0)], schema)
+    right = spark.createDataFrame([(1, "A", 1.0), (None, "n", 2.5), (4, "d", 4.0)], schema)
+    result = compare(left, right, keys=[key], tolerances={"v": "abs:0.1"})
+    got = {
+        r["key"]: (r["class"], sorted(r["columns"]), r["left"], r["right"])
+        for r in result.mismatches().collect()
+    }
+    assert got == {
+        '{"k\'ey":1}': ("value_mismatch", [odd], {odd: "a"}, {odd: "A"}),
+        "{}": ("value_mismatch", ["v"], {"v": "2.0"}, {"v": "2.5"}),
+        '{"k\'ey":3}': ("missing_in_target", [], {odd: "c", "v": "3.0"}, None),
+        '{"k\'ey":4}': ("extra_in_target", [], None, {odd: "d", "v": "4.0"}),
+    }
+    assert result.column_mismatches == {odd: 1, "v": 1}

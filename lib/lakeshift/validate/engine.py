@@ -10,8 +10,9 @@ Flow (see ``docs/validate.md``):
 3. one scan per side aggregates per bucket: ``count`` and the sums of the 32-bit halves of both
    hashes (each half < 2**32, so a sum over fewer than 2**31 rows cannot overflow a 64-bit
    integer). Sums are order-independent, count duplicates and never cancel (unlike XOR);
-4. buckets whose fingerprints differ are the only ones read again: a broadcast semi-join to the
-   mismatched bucket ids, a per-key reduction, then a full outer join on the canonical key;
+4. buckets whose fingerprints differ are the only ones read again: an ``IN`` filter on the
+   mismatched bucket ids, one per-key reduction per side (count, fingerprint, one row's
+   values), then a full outer join on the canonical key, all in one job;
 5. each differing key is classified (missing in target, extra in target, duplicate key, value
    mismatch) and value mismatches are decided per column with the tolerances. The result is a
    DataFrame of every difference, computed on the cluster.
@@ -114,15 +115,15 @@ def _is_char(plan: ColumnPlan, side: str) -> bool:
     return plan.left_char if side == "left" else plan.right_char
 
 
-def _mask(states: Sequence[Column]) -> list[Column]:
-    """Pack per-column states into longs, 2 bits each (bit 0 NULL, bit 1 missing)."""
-    from pyspark.sql import functions as F
+def _mask(states: Sequence[str]) -> list[str]:
+    """SQL: per-column states (columns named ``states``) packed into longs, 2 bits each.
 
+    Bit 0 of a column's pair is NULL, bit 1 missing.
+    """
     out = []
     for start in range(0, len(states), _MASK_COLS_PER_LONG):
         chunk = states[start : start + _MASK_COLS_PER_LONG]
-        terms = [s.cast("long") * F.lit(1 << (2 * i)) for i, s in enumerate(chunk)]
-        out.append(reduce(lambda a, b: a + b, terms))
+        out.append(" + ".join(f"CAST({s} AS BIGINT) * {1 << (2 * i)}" for i, s in enumerate(chunk)))
     return out
 
 
@@ -167,40 +168,38 @@ def prepare(
     for i, name in enumerate(options.partition_by):
         cols.append(F.col(f"`{name}`").cast("string").alias(f"p{i}"))
     stage = df.select(*cols)
-    key_mask = [m.alias(f"km{n}") for n, m in enumerate(_mask(key_states))]
-    stage = stage.select("*", *key_mask) if key_mask else stage
-    masks = [F.col(f"km{n}") for n in range(len(key_mask))]
-    masks += _mask([F.col(f"s{i}") for i in range(len(value_plans))])
+    # masks, hashes and bucket as SQL text: one py4j call instead of hundreds
+    key_mask = _mask([f"ks{j}" for j in range(len(key_plans))])
+    masks = [f"km{n}" for n in range(len(key_mask))]
+    masks += _mask([f"s{i}" for i in range(len(value_plans))])
     hash_args = [*masks]
-    hash_args += [F.col(f"k{j}") for j in range(len(key_plans))]
-    hash_args += [F.col(f"c{i}") for i in range(len(value_plans))]
-    if not hash_args:
-        hash_args = [F.lit(0)]
-    h1 = F.xxhash64(*hash_args)
-    h2 = F.xxhash64(F.lit(SEED2), *hash_args)
-    stage = stage.withColumns({"h1": h1, "h2": h2})
+    hash_args += [f"k{j}" for j in range(len(key_plans))]
+    hash_args += [f"c{i}" for i in range(len(value_plans))]
+    args = ", ".join(hash_args) or "0"
     if key_plans:
-        bucket_hash = F.xxhash64(
-            F.lit(SEED_BUCKET),
-            *[F.col(f"km{n}") for n in range(len(key_mask))],
-            *[F.col(f"k{j}") for j in range(len(key_plans))],
+        keyed = ", ".join(
+            [f"km{n}" for n in range(len(key_mask))] + [f"k{j}" for j in range(len(key_plans))]
         )
+        bucket_hash = f"xxhash64({SEED_BUCKET}, {keyed})"
     else:
-        bucket_hash = F.col("h1")
-    stage = stage.withColumn("b", F.pmod(bucket_hash, F.lit(buckets)).cast("int"))
+        bucket_hash = "h1"
+    if key_mask:
+        stage = stage.selectExpr("*", *[f"{m} AS km{n}" for n, m in enumerate(key_mask)])
+    stage = stage.selectExpr("*", f"xxhash64({args}) AS h1", f"xxhash64({SEED2}, {args}) AS h2")
+    stage = stage.selectExpr("*", f"CAST(pmod({bucket_hash}, {buckets}) AS INT) AS b")
     return Prepared(stage, key_plans, value_plans)
 
 
 def _fingerprint_aggs(prefix: str = "") -> list[Column]:
+    """Row count and the sums of the hashes' 32-bit halves (each fits a long: no overflow)."""
     from pyspark.sql import functions as F
 
-    low = F.lit(LOW32)
     return [
-        F.count(F.lit(1)).alias(f"{prefix}n"),
-        F.sum(F.shiftright("h1", 32)).alias(f"{prefix}f0"),
-        F.sum(F.col("h1").bitwiseAND(low)).alias(f"{prefix}f1"),
-        F.sum(F.shiftright("h2", 32)).alias(f"{prefix}f2"),
-        F.sum(F.col("h2").bitwiseAND(low)).alias(f"{prefix}f3"),
+        F.expr(f"count(1) AS {prefix}n"),
+        F.expr(f"sum(shiftright(h1, 32)) AS {prefix}f0"),
+        F.expr(f"sum(h1 & {LOW32}) AS {prefix}f1"),
+        F.expr(f"sum(shiftright(h2, 32)) AS {prefix}f2"),
+        F.expr(f"sum(h2 & {LOW32}) AS {prefix}f3"),
     ]
 
 
@@ -307,6 +306,31 @@ def _totals(table: DataFrame, by: Sequence[str]) -> list[Any]:
     return grouped.agg(*exprs).collect()
 
 
+def _bucket_verdict(table: DataFrame) -> tuple[Fingerprint, Fingerprint, list[int], int]:
+    """Both sides' totals, the mismatched bucket ids and their row count, from one job.
+
+    The matching buckets are summed into one row (group -1) and every mismatched bucket keeps
+    its own row; the driver adds the rows up. Bounded: at most the bucket count plus one rows
+    (callers use it only when that is at most ``MAX_COLLECTED_BUCKETS``).
+    """
+    from pyspark.sql import functions as F
+
+    exprs = [F.expr(f"sum({p}{x}) AS {p}{x}") for p in ("l_", "r_") for x in _FP]
+    rows = table.groupBy(F.expr("CASE WHEN bad THEN b ELSE -1 END AS g")).agg(*exprs).collect()
+    lt, rt = ([0] * len(_FP), [0] * len(_FP))
+    for row in rows:
+        for i, x in enumerate(_FP):
+            lt[i] += int(row[f"l_{x}"] or 0)
+            rt[i] += int(row[f"r_{x}"] or 0)
+    bad = sorted(int(r["g"]) for r in rows if r["g"] >= 0)
+    narrowed = sum(int(r["l_n"] or 0) + int(r["r_n"] or 0) for r in rows if r["g"] >= 0)
+    return _as_fp(lt), _as_fp(rt), bad, narrowed
+
+
+def _as_fp(v: list[int]) -> Fingerprint:
+    return v[0], v[1], v[2], v[3], v[4]
+
+
 def _fp(row: Any, prefix: str) -> Fingerprint:
     n, f0, f1, f2, f3 = (int(row[f"{prefix}{x}"] or 0) for x in _FP)
     return n, f0, f1, f2, f3
@@ -318,19 +342,27 @@ def fingerprint_hex(fp: Fingerprint) -> str:
     return f"{fp[0]}:" + "".join(parts)
 
 
-def _tolerant_equal(plan: ColumnPlan, lc: Column, rc: Column) -> Column:
-    """True when two non-NULL canonical values match under ``plan``'s tolerances."""
-    from pyspark.sql import functions as F
+def _sql_text(text: str) -> str:
+    """``text`` as a Spark SQL string literal (any column name, quotes and backslashes too)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
-    exact = lc.eqNullSafe(rc)
+
+def _sql_double(x: float) -> str:
+    return f"CAST({_sql_text(repr(float(x)))} AS DOUBLE)"
+
+
+def _tolerant_equal(plan: ColumnPlan, lc: str, rc: str) -> str:
+    """SQL: true when two non-NULL canonical values ``lc``/``rc`` match under the tolerances."""
+    exact = f"({lc} <=> {rc})"
     rule = plan.rule
     if plan.kind in ("long", "decimal", "double") and (rule.abs > 0 or rule.rel > 0):
-        ld, rd = lc.cast("double"), rc.cast("double")
-        return exact | (F.abs(ld - rd) <= F.lit(rule.abs) + F.lit(rule.rel) * F.abs(rd))
+        ld, rd = f"CAST({lc} AS DOUBLE)", f"CAST({rc} AS DOUBLE)"
+        bound = f"{_sql_double(rule.abs)} + {_sql_double(rule.rel)} * abs({rd})"
+        return f"({exact} OR abs({ld} - {rd}) <= {bound})"
     if plan.kind in ("ts", "date") and rule.skew_micros > 0:
         unit = 1 if plan.kind == "ts" else 86_400_000_000
-        ld, rd = lc.cast("double") * unit, rc.cast("double") * unit
-        return exact | (F.abs(ld - rd) <= F.lit(float(rule.skew_micros)))
+        ld, rd = f"CAST({lc} AS DOUBLE) * {unit}", f"CAST({rc} AS DOUBLE) * {unit}"
+        return f"({exact} OR abs({ld} - {rd}) <= {_sql_double(rule.skew_micros)})"
     return exact
 
 
@@ -382,63 +414,46 @@ def _shuffle_partitions(spark: SparkSession, n: int) -> Iterator[None]:
 def _side_rows(prep: Prepared, bad: list[int] | DataFrame, prefix: str) -> DataFrame:
     """The rows of the mismatched buckets of one side, narrowed to what the diff reads.
 
-    ``{prefix}k{j}`` canonical keys, ``h1``/``h2`` row hashes, ``{prefix}v`` the values (canonical,
-    state, display per column) and ``{prefix}dk`` the key display values.
+    ``{prefix}key`` the canonical key as one struct of ``{prefix}k{j}`` fields (NULL fields
+    compare equal in grouping and joins: a key's NULL state is part of the key), ``h1``/``h2``
+    row hashes, ``{prefix}v`` the values (canonical, state, display per column) and
+    ``{prefix}dk`` the key display values.
     """
-    from pyspark.sql import functions as F
-
     nk, nv = len(prep.keys), len(prep.values)
-    value = F.struct(*[F.col(f"{x}{i}") for i in range(nv) for x in ("c", "s", "d")])
-    keydisp = F.struct(*[F.col(f"dk{j}") for j in range(nk)])
-    return _narrow(prep, bad).select(
-        *[F.col(f"k{j}").alias(f"{prefix}k{j}") for j in range(nk)],
+    key = ", ".join(f"'{prefix}k{j}', k{j}" for j in range(nk))
+    value = ", ".join(f"{x}{i}" for i in range(nv) for x in ("c", "s", "d"))
+    keydisp = ", ".join(f"dk{j}" for j in range(nk))
+    return _narrow(prep, bad).selectExpr(
+        f"named_struct({key}) AS {prefix}key",
         "h1",
         "h2",
-        value.alias(f"{prefix}v"),
-        keydisp.alias(f"{prefix}dk"),
+        f"struct({value}) AS {prefix}v",
+        f"struct({keydisp}) AS {prefix}dk",
     )
 
 
-def _key_stats(rows: DataFrame, nk: int, prefix: str) -> DataFrame:
-    """Per key: row count and fingerprint (fixed-width sums: a hash aggregation, no sort)."""
-    return rows.groupBy(*[f"{prefix}k{j}" for j in range(nk)]).agg(*_fingerprint_aggs(prefix))
+def _per_key(rows: DataFrame, prefix: str) -> DataFrame:
+    """Per key of one side: row count, fingerprint, and the values of one of its rows.
 
-
-def _key_eq(nk: int, a: str, b: str) -> Column:
-    from pyspark.sql import functions as F
-
-    return reduce(
-        lambda x, y: x & y, [F.col(f"{a}k{j}").eqNullSafe(F.col(f"{b}k{j}")) for j in range(nk)]
-    )
-
-
-def _values_of(rows: DataFrame, keys: DataFrame, nk: int, prefix: str) -> DataFrame:
-    """One row (value and key display) per key of ``keys`` from a side's narrowed ``rows``.
-
-    ``keys`` holds the differing keys only (a few per planted difference), so the semi join and
-    the de-duplication (a key duplicated on one side shows one of its rows) stay small.
+    One aggregation over the side's narrowed rows (the rows of mismatched buckets only), so the
+    side is scanned once; a key duplicated on one side shows one of its rows.
     """
     from pyspark.sql import functions as F
 
-    names = {f"{prefix}k{j}": f"{prefix}vk{j}" for j in range(nk)}
-    wanted = keys.withColumnsRenamed(names)
-    picked = rows.join(wanted, _key_eq(nk, prefix, f"{prefix}v"), "left_semi")
-    return picked.select(
-        *[F.col(f"{prefix}k{j}").alias(f"{prefix}vk{j}") for j in range(nk)],
-        f"{prefix}v",
-        f"{prefix}dk",
-    ).dropDuplicates([f"{prefix}vk{j}" for j in range(nk)])
-
-
-def _row_map(plans: list[ColumnPlan], struct_col: str) -> Column:
-    from pyspark.sql import functions as F
-
-    if not plans:
-        return F.create_map().cast("map<string,string>")
-    return F.map_from_arrays(
-        F.array(*[F.lit(p.name) for p in plans]),
-        F.array(*[F.col(f"{struct_col}.d{i}") for i in range(len(plans))]),
+    return rows.groupBy(f"{prefix}key").agg(
+        *_fingerprint_aggs(prefix),
+        F.expr(f"first({prefix}v) AS {prefix}v"),
+        F.expr(f"first({prefix}dk) AS {prefix}dk"),
     )
+
+
+def _row_map(plans: list[ColumnPlan], struct_col: str) -> str:
+    """SQL: every value column of a row as ``name -> display value``."""
+    if not plans:
+        return "CAST(map() AS MAP<STRING, STRING>)"
+    names = ", ".join(_sql_text(p.name) for p in plans)
+    values = ", ".join(f"{struct_col}.d{i}" for i in range(len(plans)))
+    return f"map_from_arrays(array({names}), array({values}))"
 
 
 def keyed_diff(
@@ -446,103 +461,95 @@ def keyed_diff(
 ) -> tuple[DataFrame, list[DataFrame]]:
     """Every difference among the keys of the mismatched buckets ``bad`` (a lazy DataFrame).
 
-    The rows of the mismatched buckets are read once per side and cached (returned with the
-    differing keys as the second element: the caller unpersists them once the diff is
-    materialised). Keys are first
-    compared by count and fingerprint only (hash aggregations of four longs, a hash join);
-    values and key display are then fetched for the differing keys alone.
+    The rows of the mismatched buckets are read once per side and reduced per key (count,
+    fingerprint, one row's values); the two reductions are joined on the key and only keys
+    whose count or fingerprint differ are compared column by column. The whole diff is one job
+    when the caller materialises it. The second element (DataFrames the caller unpersists once
+    the diff is materialised) is empty: nothing is cached on the way.
     """
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    nk = len(left.keys)
-    lrows = _side_rows(left, bad, "l_").persist(StorageLevel.MEMORY_AND_DISK)
-    rrows = _side_rows(right, bad, "r_").persist(StorageLevel.MEMORY_AND_DISK)
-    lstats = _key_stats(lrows, nk, "l_")
-    rstats = _key_stats(rrows, nk, "r_")
-    ln = F.coalesce(F.col("l_n"), F.lit(0))
-    rn = F.coalesce(F.col("r_n"), F.lit(0))
-    same = (ln == rn) & reduce(
-        lambda a, b: a & b, [F.col(f"l_f{i}").eqNullSafe(F.col(f"r_f{i}")) for i in range(4)]
+    # the projection is SQL text, parsed once in the JVM: the same expressions built from
+    # Column objects cost about a thousand py4j round trips (0.5 s on the driver, measured)
+    ln, rn = "coalesce(l_n, 0)", "coalesce(r_n, 0)"
+    same = " AND ".join([f"{ln} = {rn}", *[f"l_f{i} <=> r_f{i}" for i in range(4)]])
+    # both aggregations are partitioned by key: their join moves nothing; most keys of a
+    # mismatched bucket are equal, and only the differing ones go further
+    joined = (
+        _per_key(_side_rows(left, bad, "l_"), "l_")
+        .join(
+            _per_key(_side_rows(right, bad, "r_"), "r_"),
+            F.col("l_key") == F.col("r_key"),
+            "full_outer",
+        )
+        .filter(f"NOT ({same})")
     )
-    # most keys of a mismatched bucket are equal: only the differing ones go further
-    differing_keys = lstats.hint("shuffle_hash").join(rstats, _key_eq(nk, "l_", "r_"), "full_outer")
-    # small (a few rows per difference) and read three times below: cached, counted once; the
-    # count is also the job that scans both sides once and fills the two row caches
-    differing_keys = differing_keys.filter(~same).persist(StorageLevel.MEMORY_AND_DISK)
-    differing_keys.count()
-    lkeys = differing_keys.filter(F.col("l_n").isNotNull()).select(*[f"l_k{j}" for j in range(nk)])
-    rkeys = differing_keys.filter(F.col("r_n").isNotNull()).select(*[f"r_k{j}" for j in range(nk)])
-    joined = differing_keys.join(
-        _values_of(lrows, lkeys, nk, "l_"), _key_eq(nk, "l_", "l_v"), "left"
-    ).join(_values_of(rrows, rkeys, nk, "r_"), _key_eq(nk, "r_", "r_v"), "left")
-    diffs: list[Column] = []
-    lvals: list[Column] = []
-    rvals: list[Column] = []
+    names, lvals, rvals = [], [], []
     for i, plan in enumerate(left.values):
-        lc, rc = F.col(f"l_v.c{i}"), F.col(f"r_v.c{i}")
-        ls, rs = F.col(f"l_v.s{i}"), F.col(f"r_v.s{i}")
-        equal = (ls == rs) & ((ls != F.lit(STATE_PRESENT)) | _tolerant_equal(plan, lc, rc))
-        differs = ~equal
-        diffs.append(F.when(differs, F.lit(plan.name)))
-        lvals.append(F.when(differs, F.col(f"l_v.d{i}")))
-        rvals.append(F.when(differs, F.col(f"r_v.d{i}")))
-    if diffs:
-        differing = F.filter(F.array(*diffs), lambda x: x.isNotNull())
-        # map of the differing columns only: drop entries whose name is NULL
-        entries_l = F.filter(
-            F.arrays_zip(F.array(*diffs).alias("n"), F.array(*lvals).alias("v")),
-            lambda e: e.getField("n").isNotNull(),
+        ls, rs = f"l_v.s{i}", f"r_v.s{i}"
+        tolerant = _tolerant_equal(plan, f"l_v.c{i}", f"r_v.c{i}")
+        differs = f"NOT ({ls} = {rs} AND ({ls} != {STATE_PRESENT} OR {tolerant}))"
+        names.append(f"CASE WHEN {differs} THEN {_sql_text(plan.name)} END")
+        lvals.append(f"CASE WHEN {differs} THEN l_v.d{i} END")
+        rvals.append(f"CASE WHEN {differs} THEN r_v.d{i} END")
+    if names:
+        step = joined.selectExpr(
+            "*",
+            f"filter(array({', '.join(names)}), x -> x IS NOT NULL) AS _differing",
+            # the differing columns only, as name -> display value
+            *[
+                f"map_from_entries(filter(zip_with(array({', '.join(names)}), "
+                f"array({', '.join(vals)}), (n, v) -> named_struct('n', n, 'v', v)), "
+                f"e -> e.n IS NOT NULL)) AS _{side}map"
+                for side, vals in (("l", lvals), ("r", rvals))
+            ],
         )
-        entries_r = F.filter(
-            F.arrays_zip(F.array(*diffs).alias("n"), F.array(*rvals).alias("v")),
-            lambda e: e.getField("n").isNotNull(),
-        )
-        lmap_diff = F.map_from_entries(entries_l)
-        rmap_diff = F.map_from_entries(entries_r)
     else:
-        differing = F.array().cast("array<string>")
-        lmap_diff = rmap_diff = F.create_map().cast("map<string,string>")
+        empty = "CAST(map() AS MAP<STRING, STRING>)"
+        step = joined.selectExpr(
+            "*",
+            "CAST(array() AS ARRAY<STRING>) AS _differing",
+            f"{empty} AS _lmap",
+            f"{empty} AS _rmap",
+        )
     cls = (
-        F.when(F.col("l_n").isNull(), F.lit("extra_in_target"))
-        .when(F.col("r_n").isNull(), F.lit("missing_in_target"))
-        .when(same, F.lit(None))
-        .when((ln > 1) | (rn > 1), F.lit("duplicate_key"))
-        .when(F.size(differing) > 0, F.lit("value_mismatch"))
+        "CASE WHEN l_n IS NULL THEN 'extra_in_target'"
+        " WHEN r_n IS NULL THEN 'missing_in_target'"
+        f" WHEN {same} THEN NULL"
+        f" WHEN {ln} > 1 OR {rn} > 1 THEN 'duplicate_key'"
+        " WHEN size(_differing) > 0 THEN 'value_mismatch' END"
     )
+    step = step.selectExpr("*", f"{cls} AS _class")
     key_names = [p.name for p in left.keys]
-    key_json = F.when(
-        F.col("l_n").isNotNull(),
-        F.to_json(F.struct(*[F.col(f"l_dk.dk{j}").alias(n) for j, n in enumerate(key_names)])),
-    ).otherwise(
-        F.to_json(F.struct(*[F.col(f"r_dk.dk{j}").alias(n) for j, n in enumerate(key_names)]))
-    )
-    key_canon = F.struct(
-        *[F.coalesce(F.col(f"l_k{j}"), F.col(f"r_k{j}")).alias(n) for j, n in enumerate(key_names)]
-    )
+
+    def key_struct(side: str) -> str:
+        fields = [f"{_sql_text(n)}, {side}_dk.dk{j}" for j, n in enumerate(key_names)]
+        return f"named_struct({', '.join(fields)})"
+
+    canon = [
+        f"{_sql_text(n)}, coalesce(l_key.l_k{j}, r_key.r_k{j})" for j, n in enumerate(key_names)
+    ]
     lmap = (
-        F.when(F.col("r_n").isNull(), _row_map(left.values, "l_v"))
-        .when(F.col("l_n").isNull(), F.lit(None))
-        .otherwise(lmap_diff)
+        f"CASE WHEN r_n IS NULL THEN {_row_map(left.values, 'l_v')}"
+        " WHEN l_n IS NULL THEN NULL ELSE _lmap END"
     )
     rmap = (
-        F.when(F.col("l_n").isNull(), _row_map(right.values, "r_v"))
-        .when(F.col("r_n").isNull(), F.lit(None))
-        .otherwise(rmap_diff)
+        f"CASE WHEN l_n IS NULL THEN {_row_map(right.values, 'r_v')}"
+        " WHEN r_n IS NULL THEN NULL ELSE _rmap END"
     )
-    out = joined.select(
-        key_json.alias("key"),
-        cls.alias("class"),
-        F.when(cls == "value_mismatch", differing)
-        .otherwise(F.array().cast("array<string>"))
-        .alias("columns"),
-        ln.cast("long").alias("left_count"),
-        rn.cast("long").alias("right_count"),
-        F.when(cls == "duplicate_key", F.lit(None)).otherwise(lmap).alias("left"),
-        F.when(cls == "duplicate_key", F.lit(None)).otherwise(rmap).alias("right"),
-        key_canon.alias("key_canonical"),
-    ).filter(F.col("class").isNotNull())
-    return out, [lrows, rrows, differing_keys]
+    out = step.filter("_class IS NOT NULL").selectExpr(
+        f"CASE WHEN l_n IS NOT NULL THEN to_json({key_struct('l')})"
+        f" ELSE to_json({key_struct('r')}) END AS key",
+        "_class AS class",
+        "CASE WHEN _class = 'value_mismatch' THEN _differing"
+        " ELSE CAST(array() AS ARRAY<STRING>) END AS columns",
+        f"CAST({ln} AS BIGINT) AS left_count",
+        f"CAST({rn} AS BIGINT) AS right_count",
+        f"CASE WHEN _class = 'duplicate_key' THEN NULL ELSE {lmap} END AS left",
+        f"CASE WHEN _class = 'duplicate_key' THEN NULL ELSE {rmap} END AS right",
+        f"named_struct({', '.join(canon)}) AS key_canonical",
+    )
+    return out, []
 
 
 def keyless_diff(
@@ -573,8 +580,10 @@ def keyless_diff(
         F.array().cast("array<string>").alias("columns"),
         ln.cast("long").alias("left_count"),
         rn.cast("long").alias("right_count"),
-        F.when(F.col("l_v").isNotNull(), _row_map(left.values, "l_v")).alias("left"),
-        F.when(F.col("r_v").isNotNull(), _row_map(right.values, "r_v")).alias("right"),
+        F.expr(f"CASE WHEN l_v IS NOT NULL THEN {_row_map(left.values, 'l_v')} END").alias("left"),
+        F.expr(f"CASE WHEN r_v IS NOT NULL THEN {_row_map(right.values, 'r_v')} END").alias(
+            "right"
+        ),
         F.struct(F.col("h1"), F.col("h2")).alias("key_canonical"),
     ).filter(F.col("class").isNotNull())
     return out, []
@@ -673,18 +682,18 @@ def _summarise(
     from pyspark.sql import functions as F
 
     exprs = [
-        F.count_if(F.col("class") == c).alias(c)
+        f"count_if(class = '{c}') AS {c}"
         for c in ("missing_in_target", "extra_in_target", "duplicate_key", "value_mismatch")
     ]
     if options.keys:
-        rows = F.greatest(F.col("left_count"), F.col("right_count"), F.lit(1))
+        rows = "greatest(left_count, right_count, 1)"
     else:
-        rows = F.abs(F.col("left_count") - F.col("right_count"))
-    exprs.append(F.coalesce(F.sum(rows), F.lit(0)).alias("_rows"))
+        rows = "abs(left_count - right_count)"
+    exprs.append(f"coalesce(sum({rows}), 0) AS _rows")
     value_names = [p.name for p in plans if p.name not in options.keys]
     for n, name in enumerate(value_names):
-        exprs.append(F.count_if(F.array_contains("columns", name)).alias(f"_c{n}"))
-    row = diff.agg(*exprs).first()
+        exprs.append(f"count_if(array_contains(columns, {_sql_text(name)})) AS _c{n}")
+    row = diff.agg(*[F.expr(e) for e in exprs]).first()
     if row is None:
         return
     result.counts = {c: int(row[c]) for c in result.counts}
@@ -757,28 +766,37 @@ def compare_dataframes(
         partial = min(rows, buckets * max(2, rows // ROWS_PER_SCAN_TASK))
         # before persist(): a cached query is planned when it is registered
         stack.enter_context(_shuffle_partitions(spark, _diff_partitions(spark, partial)))
+    table_df: DataFrame | None = None
     try:
-        table_df = bucket_table(lp, rp, options.partition_by).persist(StorageLevel.MEMORY_AND_DISK)
+        per_bucket = bucket_table(lp, rp, options.partition_by)
+        if options.partition_by or buckets > MAX_COLLECTED_BUCKETS:  # read more than once
+            table_df = per_bucket.persist(StorageLevel.MEMORY_AND_DISK)
     except BaseException:
         stack.close()
         raise
     try:
-        parts = [f"p{i}" for i in range(len(options.partition_by))]
-        (total,) = _totals(table_df, [])
-        ltotal, rtotal = _fp(total, "l_"), _fp(total, "r_")
-        n_bad = int(total["bad_buckets"] or 0)
-        if options.partition_by:
-            result.partitions = _partition_report(_totals(table_df, parts), options.partition_by)
         bad: list[int] | DataFrame = []
-        if n_bad and n_bad <= MAX_COLLECTED_BUCKETS:
-            # bounded: at most MAX_COLLECTED_BUCKETS rows of (bucket id, row count)
-            rows_of = F.sum(F.col("l_n") + F.col("r_n")).alias("rows")
-            ids = table_df.filter("bad").groupBy("b").agg(rows_of).collect()
-            bad = sorted(int(r["b"]) for r in ids)
-            narrowed = sum(int(r["rows"]) for r in ids)
-        elif n_bad:
-            bad = table_df.filter("bad").select("b").distinct()
-            narrowed = n_bad * max(1, (ltotal[0] + rtotal[0]) // buckets)
+        if table_df is None:  # one job: totals and mismatched bucket ids together
+            ltotal, rtotal, bad, narrowed = _bucket_verdict(per_bucket)
+            n_bad = len(bad)
+        else:
+            parts = [f"p{i}" for i in range(len(options.partition_by))]
+            (total,) = _totals(table_df, [])
+            ltotal, rtotal = _fp(total, "l_"), _fp(total, "r_")
+            n_bad = int(total["bad_buckets"] or 0)
+            if options.partition_by:
+                result.partitions = _partition_report(
+                    _totals(table_df, parts), options.partition_by
+                )
+            if n_bad and n_bad <= MAX_COLLECTED_BUCKETS:
+                # bounded: at most MAX_COLLECTED_BUCKETS rows of (bucket id, row count)
+                rows_of = F.sum(F.col("l_n") + F.col("r_n")).alias("rows")
+                ids = table_df.filter("bad").groupBy("b").agg(rows_of).collect()
+                bad = sorted(int(r["b"]) for r in ids)
+                narrowed = sum(int(r["rows"]) for r in ids)
+            elif n_bad:
+                bad = table_df.filter("bad").select("b").distinct()
+                narrowed = n_bad * max(1, (ltotal[0] + rtotal[0]) // buckets)
         result.left_rows, result.right_rows = ltotal[0], rtotal[0]
         result.left_fingerprint = fingerprint_hex(ltotal)
         result.right_fingerprint = fingerprint_hex(rtotal)
@@ -804,7 +822,8 @@ def compare_dataframes(
             result._mismatches = _empty_mismatches(spark, list(options.keys))
     finally:
         stack.close()
-        table_df.unpersist()
+        if table_df is not None:
+            table_df.unpersist()
 
     run_aggs = options.aggregates == "on" or (options.aggregates == "auto" and not options.keys)
     if run_aggs:
