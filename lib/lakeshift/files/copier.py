@@ -498,10 +498,12 @@ def _multipart_s3(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
     return {"checksum": combine(ctx.checksum, sums), "status": "verified", "action": "copied"}
 
 
+_DELAY = 0.0  # seconds, from DELAY_ENV, read once per task (see run_task)
+
+
 def _test_delay() -> None:
-    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
-    if delay > 0:
-        time.sleep(delay / 2)
+    if _DELAY > 0:
+        time.sleep(_DELAY / 2)
 
 
 def _same(a: source_fs.FileEntry, b: source_fs.FileEntry | None) -> bool:
@@ -714,7 +716,9 @@ def run_task(ctx: CopyContext, task: Task) -> dict[str, int]:
 
     The counts include ``task_ms``, the task's own wall time (for the driver's profile).
     """
+    global _DELAY  # noqa: PLW0603 - a test hook, read once per task rather than per file
     started = time.monotonic()
+    _DELAY = float(os.environ.get(DELAY_ENV, "0") or 0)
     locs = ctx.locations()
     bucket = TokenBucket(ctx.rate)
     journal = JournalWriter(locs[2], ctx.run_id, task.task_id)

@@ -176,13 +176,21 @@ def _slots(cfg: FilesConfig, spark: SparkSession | None) -> int:
 
 
 def _run_tasks(
-    cfg: FilesConfig, ctx: CopyContext, tasks: list[Task], slots: int, spark: SparkSession | None
+    cfg: FilesConfig,
+    ctx: CopyContext,
+    tasks: list[Task],
+    slots: int,
+    spark: SparkSession | None,
+    *,
+    pool: worker.Pool | None = None,
 ) -> list[dict[str, int]]:
+    if pool is not None:
+        return pool.run(ctx, tasks)
     if spark is None and resolve_executor(cfg, None) == "processes":
         return worker.run_tasks(ctx, tasks, slots)
     if spark is None:
-        with ThreadPoolExecutor(max_workers=slots) as pool:
-            return list(pool.map(lambda t: run_task(ctx, t), tasks))
+        with ThreadPoolExecutor(max_workers=slots) as threads:
+            return list(threads.map(lambda t: run_task(ctx, t), tasks))
     sc = spark.sparkContext
     sc.setJobDescription(f"lakeshift files {ctx.run_id}: {len(tasks)} tasks")
     # largest tasks first (plan order): the scheduler hands out partitions in index order
@@ -226,6 +234,27 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
         JobFailedError: the Spark job failed as a whole.
     """
     started = time.monotonic()
+    master = spark.sparkContext.master if spark is not None else None
+    mode = resolve_executor(cfg, master)
+    if mode == "spark" and spark is None:
+        raise UsageError("files: executor 'spark' needs a Spark session, found none")
+    if mode in ("processes", "threads"):
+        spark = None
+    log.debug("files: executor %s (requested %s, master %s)", mode, cfg.executor, master)
+    if mode != "processes" or cfg.dry_run:
+        return _run(cfg, spark, mode, None, started)
+    # workers start now: their interpreter start and imports overlap listing and planning
+    with worker.Pool(_slots(cfg, None)) as pool:
+        return _run(cfg, None, mode, pool, started)
+
+
+def _run(
+    cfg: FilesConfig,
+    spark: SparkSession | None,
+    mode: str,
+    pool: worker.Pool | None,
+    started: float,
+) -> Summary:
     mark = started
     phases: dict[str, float] = {}
 
@@ -235,13 +264,6 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
         phases[name] = round(now - mark, 3)
         mark = now
 
-    master = spark.sparkContext.master if spark is not None else None
-    mode = resolve_executor(cfg, master)
-    if mode == "spark" and spark is None:
-        raise UsageError("files: executor 'spark' needs a Spark session, found none")
-    if mode in ("processes", "threads"):
-        spark = None
-    log.debug("files: executor %s (requested %s, master %s)", mode, cfg.executor, master)
     s3 = source_fs.S3Options(cfg.s3_endpoint, cfg.s3_region)
     state_uri = cfg.state or default_state(cfg.dst)
     src = source_fs.resolve(cfg.src, s3)
@@ -332,7 +354,7 @@ def run_files(cfg: FilesConfig, spark: SparkSession | None = None) -> Summary:
         s3_region=cfg.s3_region,
     )
     if tasks:
-        counts = _execute(cfg, ctx, tasks, slots, spark, state=state, summary=summary)
+        counts = _execute(cfg, ctx, tasks, slots, spark, state=state, summary=summary, pool=pool)
         task_s = [c.get("task_ms", 0) / 1000 for c in counts]
         phase("copy")
         phases["task_sum"] = round(sum(task_s), 3)
@@ -392,23 +414,24 @@ def _execute(
     *,
     state: source_fs.Location,
     summary: Summary,
+    pool: worker.Pool | None = None,
 ) -> list[dict[str, int]]:
     done = threading.Event()
     outcome: dict[str, Any] = {}
 
     def work() -> None:
         try:
-            outcome["counts"] = _run_tasks(cfg, ctx, tasks, slots, spark)
+            outcome["counts"] = _run_tasks(cfg, ctx, tasks, slots, spark, pool=pool)
         except BaseException as exc:
             outcome["error"] = exc
         finally:
             done.set()
 
-    worker = threading.Thread(target=work, name="lakeshift-files", daemon=True)
-    worker.start()
+    thread = threading.Thread(target=work, name="lakeshift-files", daemon=True)
+    thread.start()
     progress = Progress(summary.planned_files, summary.planned_bytes, enabled=cfg.progress)
     progress.follow(lambda: journal_totals(state, ctx.run_id), done)
-    worker.join()
+    thread.join()
     if "error" in outcome:
         exc = outcome["error"]
         msg = " ".join(str(exc).split())[:500]
