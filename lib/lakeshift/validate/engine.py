@@ -316,7 +316,8 @@ def _bucket_verdict(table: DataFrame) -> tuple[Fingerprint, Fingerprint, list[in
     from pyspark.sql import functions as F
 
     exprs = [F.expr(f"sum({p}{x}) AS {p}{x}") for p in ("l_", "r_") for x in _FP]
-    rows = table.groupBy(F.expr("CASE WHEN bad THEN b ELSE -1 END AS g")).agg(*exprs).collect()
+    g = F.expr("CASE WHEN bad THEN b ELSE -1 END AS g")
+    rows = table.groupBy(g).agg(*exprs).collect()  # bounded: at most buckets + 1 rows
     lt, rt = ([0] * len(_FP), [0] * len(_FP))
     for row in rows:
         for i, x in enumerate(_FP):
