@@ -166,6 +166,25 @@ CASES = [
         opts={"tolerances": {"a": "set"}},
     ),
     Case(
+        # arrays of maps of arrays inside a struct: every nesting level has its own lambda
+        "deep_nesting_equal",
+        "k int, n struct<`a b`:array<map<string,array<int>>>,t:timestamp>",
+        [(1, ([{"x": [1, 2]}, {"y": [3], "z": None}], T0)), (2, (None, None))],
+        "k int, n struct<t:timestamp,`a b`:array<map<string,array<bigint>>>>",
+        [(1, (T0.astimezone(CET), [{"x": [1, 2]}, {"z": None, "y": [3]}])), (2, (None, None))],
+        True,
+    ),
+    Case(
+        "deep_nesting_one_element_differs",
+        "k int, n struct<`a b`:array<map<string,array<int>>>,t:timestamp>",
+        [(1, ([{"x": [1, 2]}, {"y": [3]}], T0)), (2, ([{"x": [5]}], T0))],
+        "k int, n struct<`a b`:array<map<string,array<int>>>,t:timestamp>",
+        [(1, ([{"x": [1, 2]}, {"y": [4]}], T0)), (2, ([{"x": [5]}], T0))],
+        False,
+        classes={"value_mismatch": 1},
+        columns={"n"},
+    ),
+    Case(
         "struct_nested_decimals",
         "k int, s struct<x:decimal(10,2),y:string>",
         [(1, (Decimal("1.50"), "a"))],
@@ -508,3 +527,16 @@ def test_awkward_column_names_and_null_keys_in_the_diff(spark) -> None:
         '{"k\'ey":4}': ("extra_in_target", [], None, {odd: "d", "v": "4.0"}),
     }
     assert result.column_mismatches == {odd: 1, "v": 1}
+
+
+def test_backticks_in_column_and_field_names(spark) -> None:
+    """A backtick in a column or struct field name is quoted, not cut: the difference is found."""
+    col, schema = "a`b", "k int, `a``b` int, s struct<`x``y`:int, z:string>"
+    left = spark.createDataFrame([(1, 10, (1, "p")), (2, 20, (2, "q"))], schema)
+    right = spark.createDataFrame([(1, 10, (1, "p")), (2, 21, (3, "q"))], schema)
+    result = compare(left, right, keys=["k"])
+    rows = result.mismatches().collect()
+    assert [(r["key"], r["class"], sorted(r["columns"])) for r in rows] == [
+        ('{"k":2}', "value_mismatch", sorted([col, "s"]))
+    ]
+    assert rows[0]["left"][col] == "20" and rows[0]["right"][col] == "21"

@@ -26,7 +26,6 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import UsageError
@@ -40,6 +39,8 @@ from lakeshift.validate.normalise import (
     display,
     nfc_normalise,
     plan_columns,
+    sql_name,
+    sql_string,
     type_family,
 )
 from lakeshift.validate.options import ValidateOptions
@@ -135,39 +136,33 @@ def prepare(
     buckets: int,
 ) -> Prepared:
     """Canonical columns, row hashes and bucket of one side (lazy)."""
-    from pyspark.sql import functions as F
-
     by_name = {p.name: p for p in plans}
     key_plans = [by_name[k] for k in options.keys]
     value_plans = [p for p in plans if p.name not in options.keys]
-    cols: list[Column] = []
-    key_states: list[Column] = []
+    # one SQL projection, parsed once in the JVM (Column objects: a round trip per call)
+    cols: list[str] = []
     for j, plan in enumerate(key_plans):
         dtype = _side_type(plan, side)
-        src = F.col(f"`{plan.name}`")
-        cols.append(canonical(src, dtype, plan, options, _is_char(plan, side)).alias(f"k{j}"))
-        cols.append(src.alias(f"dk{j}"))
-        cols.append(
-            F.when(src.isNull(), F.lit(STATE_NULL)).otherwise(STATE_PRESENT).alias(f"ks{j}")
-        )
-        key_states.append(F.col(f"ks{j}"))
-    states: list[Column] = []
+        src = sql_name(plan.name)
+        cols.append(f"{canonical(src, dtype, plan, options, _is_char(plan, side))} AS k{j}")
+        cols.append(f"{src} AS dk{j}")
+        cols.append(f"CASE WHEN {src} IS NULL THEN {STATE_NULL} ELSE {STATE_PRESENT} END AS ks{j}")
     for i, plan in enumerate(value_plans):
         dtype = _side_type(plan, side)
         if dtype is None:
-            cols.append(F.lit(None).cast(canonical_type(plan)).alias(f"c{i}"))
-            state = F.lit(STATE_MISSING)
-            cols.append(F.lit(MISSING_TEXT).alias(f"d{i}"))
+            cols.append(f"CAST(NULL AS {canonical_type(plan)}) AS c{i}")
+            cols.append(f"{sql_string(MISSING_TEXT)} AS d{i}")
+            cols.append(f"{STATE_MISSING} AS s{i}")
         else:
-            src = F.col(f"`{plan.name}`")
-            cols.append(canonical(src, dtype, plan, options, _is_char(plan, side)).alias(f"c{i}"))
-            state = F.when(src.isNull(), F.lit(STATE_NULL)).otherwise(STATE_PRESENT)
-            cols.append(display(src, dtype).alias(f"d{i}"))
-        states.append(state)
-        cols.append(state.alias(f"s{i}"))
+            src = sql_name(plan.name)
+            cols.append(f"{canonical(src, dtype, plan, options, _is_char(plan, side))} AS c{i}")
+            cols.append(f"{display(src, dtype)} AS d{i}")
+            cols.append(
+                f"CASE WHEN {src} IS NULL THEN {STATE_NULL} ELSE {STATE_PRESENT} END AS s{i}"
+            )
     for i, name in enumerate(options.partition_by):
-        cols.append(F.col(f"`{name}`").cast("string").alias(f"p{i}"))
-    stage = df.select(*cols)
+        cols.append(f"CAST({sql_name(name)} AS STRING) AS p{i}")
+    stage = df.selectExpr(*cols)
     # masks, hashes and bucket as SQL text: one py4j call instead of hundreds
     key_mask = _mask([f"ks{j}" for j in range(len(key_plans))])
     masks = [f"km{n}" for n in range(len(key_mask))]
@@ -277,22 +272,17 @@ def bucket_table(left: Prepared, right: Prepared, partition_by: Sequence[str]) -
         return df.groupBy(*group).agg(*_fingerprint_aggs(prefix))
 
     joined = side(left, "l_").join(side(right, "r_"), group, "full_outer")
-    out = joined.select(
+    zero = {f"{p}{x}": f"coalesce({p}{x}, 0)" for p in ("l_", "r_") for x in _FP}
+    same = " AND ".join(f"{zero[f'l_{x}']} = {zero[f'r_{x}']}" for x in _FP)
+    return joined.selectExpr(  # SQL text: one round trip to the JVM
         "b",
         *[
-            F.when(F.col(f"pz{i}"), F.lit(None).cast("string"))
-            .otherwise(F.col(f"pv{i}"))
-            .alias(f"p{i}")
+            f"CASE WHEN pz{i} THEN CAST(NULL AS STRING) ELSE pv{i} END AS p{i}"
             for i in range(n_parts)
         ],
-        *[
-            F.coalesce(F.col(f"{p}{x}"), F.lit(0)).alias(f"{p}{x}")
-            for p in ("l_", "r_")
-            for x in _FP
-        ],
+        *[f"{v} AS {name}" for name, v in zero.items()],
+        f"NOT ({same}) AS bad",
     )
-    same = reduce(lambda a, b: a & b, [F.col(f"l_{x}") == F.col(f"r_{x}") for x in _FP])
-    return out.withColumn("bad", ~same)
 
 
 def _totals(table: DataFrame, by: Sequence[str]) -> list[Any]:
@@ -343,13 +333,8 @@ def fingerprint_hex(fp: Fingerprint) -> str:
     return f"{fp[0]}:" + "".join(parts)
 
 
-def _sql_text(text: str) -> str:
-    """``text`` as a Spark SQL string literal (any column name, quotes and backslashes too)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _sql_double(x: float) -> str:
-    return f"CAST({_sql_text(repr(float(x)))} AS DOUBLE)"
+    return f"CAST({sql_string(repr(float(x)))} AS DOUBLE)"
 
 
 def _tolerant_equal(plan: ColumnPlan, lc: str, rc: str) -> str:
@@ -452,7 +437,7 @@ def _row_map(plans: list[ColumnPlan], struct_col: str) -> str:
     """SQL: every value column of a row as ``name -> display value``."""
     if not plans:
         return "CAST(map() AS MAP<STRING, STRING>)"
-    names = ", ".join(_sql_text(p.name) for p in plans)
+    names = ", ".join(sql_string(p.name) for p in plans)
     values = ", ".join(f"{struct_col}.d{i}" for i in range(len(plans)))
     return f"map_from_arrays(array({names}), array({values}))"
 
@@ -490,7 +475,7 @@ def keyed_diff(
         ls, rs = f"l_v.s{i}", f"r_v.s{i}"
         tolerant = _tolerant_equal(plan, f"l_v.c{i}", f"r_v.c{i}")
         differs = f"NOT ({ls} = {rs} AND ({ls} != {STATE_PRESENT} OR {tolerant}))"
-        names.append(f"CASE WHEN {differs} THEN {_sql_text(plan.name)} END")
+        names.append(f"CASE WHEN {differs} THEN {sql_string(plan.name)} END")
         lvals.append(f"CASE WHEN {differs} THEN l_v.d{i} END")
         rvals.append(f"CASE WHEN {differs} THEN r_v.d{i} END")
     if names:
@@ -524,11 +509,11 @@ def keyed_diff(
     key_names = [p.name for p in left.keys]
 
     def key_struct(side: str) -> str:
-        fields = [f"{_sql_text(n)}, {side}_dk.dk{j}" for j, n in enumerate(key_names)]
+        fields = [f"{sql_string(n)}, {side}_dk.dk{j}" for j, n in enumerate(key_names)]
         return f"named_struct({', '.join(fields)})"
 
     canon = [
-        f"{_sql_text(n)}, coalesce(l_key.l_k{j}, r_key.r_k{j})" for j, n in enumerate(key_names)
+        f"{sql_string(n)}, coalesce(l_key.l_k{j}, r_key.r_k{j})" for j, n in enumerate(key_names)
     ]
     lmap = (
         f"CASE WHEN r_n IS NULL THEN {_row_map(left.values, 'l_v')}"
@@ -693,7 +678,7 @@ def _summarise(
     exprs.append(f"coalesce(sum({rows}), 0) AS _rows")
     value_names = [p.name for p in plans if p.name not in options.keys]
     for n, name in enumerate(value_names):
-        exprs.append(f"count_if(array_contains(columns, {_sql_text(name)})) AS _c{n}")
+        exprs.append(f"count_if(array_contains(columns, {sql_string(name)})) AS _c{n}")
     row = diff.agg(*[F.expr(e) for e in exprs]).first()
     if row is None:
         return

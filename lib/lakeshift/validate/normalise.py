@@ -36,13 +36,12 @@ from lakeshift.validate.options import PRECISION_MICROS, ColumnRule, ValidateOpt
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import DataFrame
     from pyspark.sql.types import DataType
 
 CHAR_METADATA = "__CHAR_VARCHAR_TYPE_STRING"
 STATE_PRESENT, STATE_NULL, STATE_MISSING = 0, 1, 2
 _INTEGRAL = ("byte", "short", "integer", "long")
-_JSON_OPTS = {"ignoreNullFields": "false"}
 
 
 def type_family(dtype: DataType) -> str:
@@ -170,117 +169,134 @@ def plan_columns(left: DataFrame, right: DataFrame, options: ValidateOptions) ->
     return plans
 
 
-def _string_rules(c: Column, rule: ColumnRule, is_char: bool) -> Column:
-    from pyspark.sql import functions as F
+def sql_string(text: str) -> str:
+    """``text`` as a Spark SQL string literal (quotes and backslashes escaped)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
+
+def sql_name(name: str) -> str:
+    """A column or field name as a quoted SQL identifier (any characters)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+_NAN = "CAST('NaN' AS DOUBLE)"
+_TO_JSON_OPTS = "map('ignoreNullFields', 'false')"
+_TRIM = sql_string(r"^\s+|\s+$")
+_TRAILING_ZEROS = sql_string(r"(\.\d*?)0+$")
+_TRAILING_POINT = sql_string(r"\.$")
+
+
+def _string_rules(c: str, rule: ColumnRule, is_char: bool) -> str:
     if is_char or rule.rtrim:
-        c = F.rtrim(c)
+        c = f"rtrim({c})"
     if rule.trim:
-        c = F.regexp_replace(c, r"^\s+|\s+$", "")
+        c = f"regexp_replace({c}, {_TRIM}, '')"
     if rule.casefold:
-        c = F.lower(c)
+        c = f"lower({c})"
     return c
 
 
-def _double(c: Column, rule: ColumnRule) -> Column:
-    from pyspark.sql import functions as F
-
-    d = c.cast("double")
-    d = F.when(F.isnan(d), F.lit(float("nan"))).when(d == 0, F.lit(0.0)).otherwise(d)
+def _double(c: str, rule: ColumnRule) -> str:
+    d = f"CAST({c} AS DOUBLE)"
+    d = f"CASE WHEN isnan({d}) THEN {_NAN} WHEN {d} = 0 THEN 0.0D ELSE {d} END"
     if rule.digits:
         # %.Ne keeps N+1 significant digits (HALF_UP); Infinity and NaN round-trip as text
-        d = F.format_string(f"%.{rule.digits - 1}e", d).cast("double")
-        d = F.when(d == 0, F.lit(0.0)).otherwise(d)
+        d = f"CAST(format_string('%.{rule.digits - 1}e', {d}) AS DOUBLE)"
+        d = f"CASE WHEN {d} = 0 THEN 0.0D ELSE {d} END"
     return d
 
 
-def _micros(c: Column, dtype: DataType, precision: str) -> Column:
-    from pyspark.sql import functions as F
-
-    ts = c if dtype.typeName() == "timestamp" else c.cast("timestamp")  # ntz/date: UTC session
-    micros = F.unix_micros(ts)
+def _micros(c: str, dtype: DataType, precision: str) -> str:
+    ts = c if dtype.typeName() == "timestamp" else f"CAST({c} AS TIMESTAMP)"  # ntz/date: UTC
+    micros = f"unix_micros({ts})"
     unit = PRECISION_MICROS[precision]
     if unit == 1:
         return micros
-    return micros - F.pmod(micros, F.lit(unit))
+    return f"({micros} - pmod({micros}, {unit}))"
 
 
-def _nested_canonical(c: Column, dtype: DataType, rule: ColumnRule, precision: str) -> Column:
-    """Canonical nested value with explicit structure (JSON-encoded by the caller)."""
-    from pyspark.sql import functions as F
+def _nested_canonical(
+    c: str, dtype: DataType, rule: ColumnRule, precision: str, depth: int = 0
+) -> str:
+    """SQL: canonical nested value with explicit structure (JSON-encoded by the caller).
 
+    ``depth`` names the lambda variables of nested arrays and maps apart (``x0``, ``x1``, …).
+    """
     name = dtype.typeName()
     fam = type_family(dtype)
     if name == "struct":
         fields = sorted(dtype.fields, key=lambda f: f.name)  # type: ignore[attr-defined]
-        inner = F.struct(
-            *[
-                _nested_canonical(c.getField(f.name), f.dataType, rule, precision).alias(f.name)
-                for f in fields
-            ]
+        inner = ", ".join(
+            f"{sql_string(f.name)}, "
+            + _nested_canonical(f"{c}.{sql_name(f.name)}", f.dataType, rule, precision, depth)
+            for f in fields
         )
-        return F.when(c.isNull(), F.lit(None)).otherwise(inner)
+        return f"CASE WHEN {c} IS NULL THEN NULL ELSE named_struct({inner}) END"
     if name == "array":
         elem = dtype.elementType  # type: ignore[attr-defined]
-        arr = F.transform(c, lambda x: _nested_canonical(x, elem, rule, precision))
+        x = f"x{depth}"
+        arr = f"transform({c}, {x} -> {_nested_canonical(x, elem, rule, precision, depth + 1)})"
         if rule.array == "set":
-            arr = F.array_sort(F.array_distinct(arr))
+            arr = f"array_sort(array_distinct({arr}))"
         elif rule.array == "unordered":
-            arr = F.array_sort(arr)
+            arr = f"array_sort({arr})"
         return arr
     if name == "map":
         kt, vt = dtype.keyType, dtype.valueType  # type: ignore[attr-defined]
-        entries = F.transform(
-            F.map_entries(c),
-            lambda e: F.struct(
-                _nested_canonical(e.getField("key"), kt, rule, precision).alias("key"),
-                _nested_canonical(e.getField("value"), vt, rule, precision).alias("value"),
-            ),
-        )
-        return F.array_sort(entries)
+        e = f"e{depth}"
+        key = _nested_canonical(f"{e}.key", kt, rule, precision, depth + 1)
+        value = _nested_canonical(f"{e}.value", vt, rule, precision, depth + 1)
+        entry = f"named_struct('key', {key}, 'value', {value})"
+        return f"array_sort(transform(map_entries({c}), {e} -> {entry}))"
     if fam in ("integral", "decimal"):
         # exact numbers as plain decimal text without trailing fractional zeros: 1.2300 -> 1.23
-        text = c.cast("string")
+        text = f"CAST({c} AS STRING)"
         if fam == "decimal":
-            text = F.regexp_replace(F.regexp_replace(text, r"(\.\d*?)0+$", "$1"), r"\.$", "")
+            text = f"regexp_replace({text}, {_TRAILING_ZEROS}, '$1')"
+            text = f"regexp_replace({text}, {_TRAILING_POINT}, '')"
         return text
     if fam == "float":
         return _double(c, rule)
-    if fam == "timestamp" or name == "date":
-        return _micros(c, dtype, precision) if fam == "timestamp" else F.unix_date(c)
+    if fam == "timestamp":
+        return _micros(c, dtype, precision)
+    if name == "date":
+        return f"unix_date({c})"
     if fam == "string":
         return _string_rules(c, rule, False)
     return c
 
 
 def canonical(
-    c: Column, dtype: DataType, plan: ColumnPlan, options: ValidateOptions, is_char: bool = False
-) -> Column:
-    """The canonical value of column ``c`` (of type ``dtype``) under ``plan``."""
-    from pyspark.sql import functions as F
+    c: str, dtype: DataType, plan: ColumnPlan, options: ValidateOptions, is_char: bool = False
+) -> str:
+    """SQL: the canonical value of the SQL expression ``c`` (of type ``dtype``) under ``plan``.
 
+    SQL text rather than Column objects: every Column call is a round trip to the JVM, and a
+    wide table's canonical projection would cost thousands of them; the text is parsed once.
+    """
     kind = plan.kind
     rule = plan.rule
     if kind == "long":
-        return c.cast("long")
+        return f"CAST({c} AS BIGINT)"
     if kind == "decimal":
-        return c.cast(f"decimal({plan.precision},{plan.scale})")
+        return f"CAST({c} AS DECIMAL({plan.precision},{plan.scale}))"
     if kind == "double":
         return _double(c, rule)
     if kind == "ts":
         return _micros(c, dtype, options.timestamp_precision)
     if kind == "date":
-        return F.unix_date(c)
+        return f"unix_date({c})"
     if kind == "string":
         return _string_rules(c, rule, is_char)
     if kind == "nested":
-        return F.to_json(_nested_canonical(c, dtype, rule, options.timestamp_precision), _JSON_OPTS)
+        nested = _nested_canonical(c, dtype, rule, options.timestamp_precision)
+        return f"to_json({nested}, {_TO_JSON_OPTS})"
     if kind == "text":
         if type_family(dtype) == "nested":
-            return F.to_json(c, _JSON_OPTS)
+            return f"to_json({c}, {_TO_JSON_OPTS})"
         if type_family(dtype) == "string":
             return _string_rules(c, rule, is_char)
-        return c.cast("string")
+        return f"CAST({c} AS STRING)"
     return c  # boolean, binary and anything else Spark can hash and compare
 
 
@@ -300,15 +316,13 @@ def canonical_type(plan: ColumnPlan) -> str:
     }.get(plan.kind, "string")
 
 
-def display(c: Column, dtype: DataType) -> Column:
-    """A human-readable text form of an original value (for reports): JSON for nested types."""
-    from pyspark.sql import functions as F
-
+def display(c: str, dtype: DataType) -> str:
+    """SQL: a human-readable text form of an original value (reports): JSON for nested types."""
     if type_family(dtype) == "nested":
-        return F.to_json(c, _JSON_OPTS)
+        return f"to_json({c}, {_TO_JSON_OPTS})"
     if dtype.typeName() == "binary":
-        return F.concat(F.lit("0x"), F.hex(c))
-    return c.cast("string")
+        return f"concat('0x', hex({c}))"
+    return f"CAST({c} AS STRING)"
 
 
 def nfc_normalise(df: DataFrame, columns: Sequence[str]) -> DataFrame:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from lakeshift.errors import SinkError, UsageError
 from lakeshift.validate.api import _source, validate_tables
 from lakeshift.validate.engine import apply_mapping
-from lakeshift.validate.normalise import canonical, plan_columns
+from lakeshift.validate.normalise import canonical, plan_columns, sql_name
 from lakeshift.validate.options import ValidateOptions
 from lakeshift.validate.result import ValidationResult
 
@@ -98,9 +98,9 @@ def repair(
         for k, n in zip(options.keys, knames, strict=True):
             plan = plans[k]
             tkey = canonical(
-                F.col(f"t.`{k}`"), _typ(plan.right_type), plan, options, plan.right_char
+                f"t.{sql_name(k)}", _typ(plan.right_type), plan, options, plan.right_char
             )
-            conds.append(tkey.eqNullSafe(F.col(f"{alias_src}.`{n}`")))
+            conds.append(F.expr(tkey).eqNullSafe(F.col(f"{alias_src}.`{n}`")))
         return reduce(lambda a, b: a & b, conds)
 
     op = f"__op_{tag}"
@@ -119,8 +119,10 @@ def repair(
             F.col("class").isin("missing_in_target", "value_mismatch", "duplicate_key")
         ).select(*knames)
         key_exprs = [
-            canonical(
-                F.col(f"`{k}`"), _typ(plans[k].left_type), plans[k], options, plans[k].left_char
+            F.expr(
+                canonical(
+                    sql_name(k), _typ(plans[k].left_type), plans[k], options, plans[k].left_char
+                )
             ).alias(n)
             for k, n in zip(options.keys, knames, strict=True)
         ]
