@@ -70,6 +70,16 @@ class SparkProfile(StrictModel):
         return (self.master or os.environ.get("MASTER", "")).startswith("local")
 
 
+def sql_string(text: str) -> str:
+    """``text`` as a Spark SQL string literal (quotes and backslashes escaped)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def sql_name(name: str) -> str:
+    """A column, field or path name as one quoted Spark SQL identifier (any characters)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
 def jars_dir(profile: SparkProfile | None = None) -> Path:
     """The folder that holds Maven-resolved jars."""
     if profile is not None and profile.jars_dir:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lakeshift.errors import SinkError
+from lakeshift.spark import sql_name, sql_string
 from lakeshift.sync.columns import DELETED, HIDDEN, ORD, TS, newer_sql
 
 if TYPE_CHECKING:
@@ -44,10 +45,6 @@ class MergeResult:
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
-
-
-def _q(name: str) -> str:
-    return f"`{name.replace('`', '``')}`"
 
 
 def is_delta(spark: SparkSession, path: str) -> bool:
@@ -86,8 +83,8 @@ def prepare_target(spark: SparkSession, path: str, schema: StructType | None = N
     have = set(DeltaTable.forPath(spark, path).toDF().columns)
     add = [f for f in hidden if f.name not in have]
     if add:
-        cols = ", ".join(f"{_q(f.name)} {f.dataType.simpleString().upper()}" for f in add)
-        spark.sql(f"ALTER TABLE delta.{_q(path)} ADD COLUMNS ({cols})")
+        cols = ", ".join(f"{sql_name(f.name)} {f.dataType.simpleString().upper()}" for f in add)
+        spark.sql(f"ALTER TABLE delta.{sql_name(path)} ADD COLUMNS ({cols})")
 
 
 def _metrics(spark: SparkSession, path: str) -> tuple[int, dict[str, str], str]:
@@ -136,9 +133,9 @@ def merge_changes(
     target = DeltaTable.forPath(spark, path)
     tcols = set(target.toDF().columns)
     cols = [c for c in batch.columns if c in tcols]
-    on = " AND ".join(f"t.{_q(k)} = s.{_q(k)}" for k in keys)
+    on = " AND ".join(f"t.{sql_name(k)} = s.{sql_name(k)}" for k in keys)
     newer = f"({newer_sql('s', 't')})"
-    values: dict[str, str | Column] = {_q(c): f"s.{_q(c)}" for c in cols}
+    values: dict[str, str | Column] = {sql_name(c): f"s.{sql_name(c)}" for c in cols}
     merge = target.alias("t").merge(batch.alias("s"), on)
     if tombstones:
         merge = merge.whenMatchedUpdate(condition=newer, set=values).whenNotMatchedInsert(
@@ -216,14 +213,14 @@ def replace_files(
     if not is_delta(spark, path):
         spark.createDataFrame([], rows.schema).write.format("delta").save(path)
     elif file_col not in DeltaTable.forPath(spark, path).toDF().columns:
-        spark.sql(f"ALTER TABLE delta.{_q(path)} ADD COLUMNS ({_q(file_col)} STRING)")
-    quoted = ", ".join("'" + f.replace("\\", "\\\\").replace("'", "\\'") + "'" for f in files)
+        spark.sql(f"ALTER TABLE delta.{sql_name(path)} ADD COLUMNS ({sql_name(file_col)} STRING)")
+    quoted = ", ".join(sql_string(f) for f in files)
     before, _, _ = _metrics(spark, path)
     try:
         (
             rows.write.format("delta")
             .mode("overwrite")
-            .option("replaceWhere", f"{_q(file_col)} IN ({quoted})")
+            .option("replaceWhere", f"{sql_name(file_col)} IN ({quoted})")
             .option("txnAppId", app_id)
             .option("txnVersion", int(txn_version))
             .save(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lakeshift.errors import SinkError
+from lakeshift.spark import sql_name, sql_string
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -88,13 +89,13 @@ def register_table(spark: SparkSession, name: str, location: str, fmt: str) -> N
     """
     from pyspark.errors import AnalysisException
 
-    quoted = ".".join(f"`{p}`" for p in name.split("."))
-    loc = location.replace("\\", "\\\\").replace("'", "\\'")
+    quoted = ".".join(sql_name(p) for p in name.split("."))
     try:
         if "." in name:
-            db = ".".join(f"`{p}`" for p in name.split(".")[:-1])
+            db = ".".join(sql_name(p) for p in name.split(".")[:-1])
             spark.sql(f"CREATE DATABASE IF NOT EXISTS {db}")
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {quoted} USING {fmt} LOCATION '{loc}'")
+        loc = sql_string(location)
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {quoted} USING {fmt} LOCATION {loc}")
         if fmt == "parquet" and spark.table(quoted).schema and _partitioned(spark, quoted):
             spark.sql(f"ALTER TABLE {quoted} RECOVER PARTITIONS")
     except AnalysisException as exc:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import SourceError
+from lakeshift.spark import sql_string
 from lakeshift.sync.columns import DELETED, HIDDEN, ORD, TS, pad_ord, pad_ord_col
 from lakeshift.sync.mongo_events import (
     RECORD_DDL,
@@ -539,7 +540,7 @@ def read_lake_files(
     data = [c for c in df.columns if c not in HIDDEN and c != FILE_COL]
     # _metadata.file_path is a URI with %-escapes ('+' stays literal): decode it, cut the root
     decoded = F.url_decode(F.regexp_replace(F.col("_metadata.file_path"), r"\+", "%2B"))
-    rel = F.expr(f"substr(__p, instr(__p, {_sql_str(root)}) + {len(root)})")
+    rel = F.expr(f"substr(__p, instr(__p, {sql_string(root)}) + {len(root)})")
     out = df.select(*[F.col(f"`{c}`") for c in data], decoded.alias("__p"), "_metadata")
     out = out.withColumn(FILE_COL, rel)
     if not keys:
@@ -550,10 +551,6 @@ def read_lake_files(
         F.col(FILE_COL).alias(ORD),
         F.lit(False).alias(DELETED),
     )
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def removed_file_events(

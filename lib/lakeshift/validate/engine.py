@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import UsageError
+from lakeshift.spark import sql_name, sql_string
 from lakeshift.validate.normalise import (
     STATE_MISSING,
     STATE_NULL,
@@ -39,8 +40,6 @@ from lakeshift.validate.normalise import (
     display,
     nfc_normalise,
     plan_columns,
-    sql_name,
-    sql_string,
     type_family,
 )
 from lakeshift.validate.options import ValidateOptions
@@ -128,6 +127,11 @@ def _mask(states: Sequence[str]) -> list[str]:
     return out
 
 
+def _state(src: str) -> str:
+    """SQL: the state of a present column's value: NULL or present."""
+    return f"CASE WHEN {src} IS NULL THEN {STATE_NULL} ELSE {STATE_PRESENT} END"
+
+
 def prepare(
     df: DataFrame,
     side: str,
@@ -146,7 +150,7 @@ def prepare(
         src = sql_name(plan.name)
         cols.append(f"{canonical(src, dtype, plan, options, _is_char(plan, side))} AS k{j}")
         cols.append(f"{src} AS dk{j}")
-        cols.append(f"CASE WHEN {src} IS NULL THEN {STATE_NULL} ELSE {STATE_PRESENT} END AS ks{j}")
+        cols.append(f"{_state(src)} AS ks{j}")
     for i, plan in enumerate(value_plans):
         dtype = _side_type(plan, side)
         if dtype is None:
@@ -157,9 +161,7 @@ def prepare(
             src = sql_name(plan.name)
             cols.append(f"{canonical(src, dtype, plan, options, _is_char(plan, side))} AS c{i}")
             cols.append(f"{display(src, dtype)} AS d{i}")
-            cols.append(
-                f"CASE WHEN {src} IS NULL THEN {STATE_NULL} ELSE {STATE_PRESENT} END AS s{i}"
-            )
+            cols.append(f"{_state(src)} AS s{i}")
     for i, name in enumerate(options.partition_by):
         cols.append(f"CAST({sql_name(name)} AS STRING) AS p{i}")
     stage = df.selectExpr(*cols)

@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from lakeshift.spark import sql_name, sql_string
 from lakeshift.validate.options import PRECISION_MICROS, ColumnRule, ValidateOptions
 
 if TYPE_CHECKING:
@@ -167,16 +168,6 @@ def plan_columns(left: DataFrame, right: DataFrame, options: ValidateOptions) ->
             )
         )
     return plans
-
-
-def sql_string(text: str) -> str:
-    """``text`` as a Spark SQL string literal (quotes and backslashes escaped)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def sql_name(name: str) -> str:
-    """A column or field name as a quoted SQL identifier (any characters)."""
-    return "`" + name.replace("`", "``") + "`"
 
 
 _NAN = "CAST('NaN' AS DOUBLE)"

@@ -22,9 +22,10 @@ from functools import reduce
 from typing import TYPE_CHECKING
 
 from lakeshift.errors import SinkError, UsageError
+from lakeshift.spark import sql_name
 from lakeshift.validate.api import _source, validate_tables
 from lakeshift.validate.engine import apply_mapping
-from lakeshift.validate.normalise import canonical, plan_columns, sql_name
+from lakeshift.validate.normalise import canonical, plan_columns
 from lakeshift.validate.options import ValidateOptions
 from lakeshift.validate.result import ValidationResult
 
