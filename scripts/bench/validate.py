@@ -5,14 +5,14 @@ equal tables, and tables with exactly 1,000 planted differences (250 missing, 25
 500 changed values). Both tools produce a verdict and the full difference counts; lakeshift must
 report exactly the 1,000 planted differences. Prints the time ratio per case.
 
-Usage: .venv/bin/python scripts/bench/validate.py [--rows 5000000] [--keep DIR] [--repeat 3]
+Usage: .venv/bin/python scripts/bench/validate.py [--rows 5000000] [--keep DIR] [--repeat 5]
 
-The default is the issue's size, 5,000,000 rows (about 12 minutes on a quiet 2-core machine,
+The default is the issue's size, 5,000,000 rows (about 20 minutes on a quiet 2-core machine,
 most of it datacompy); ``--keep DIR`` keeps the generated tables for a rerun. Each tool runs
-each case ``--repeat`` times (default 3), alternating, on an emptied Spark cache (lakeshift
-keeps a result's differences cached, and an identical later query would find them); the best
-run of each tool is compared, the way ``timeit`` reports steady-state timings: the first
-full-size run of a query pays JIT compilation that the small warm-up does not cover.
+each case ``--repeat`` times (default 5, like ``timeit``), alternating, on an emptied Spark
+cache (lakeshift keeps a result's differences cached, and an identical later query would find
+them); the best run of each tool is compared, the way ``timeit`` reports steady-state timings:
+the first full-size runs of a query pay JIT compilation that the small warm-up does not cover.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def main() -> int:
     parser.add_argument(
         "--repeat",
         type=int,
-        default=3,
+        default=5,
         help="timed runs per tool and case, alternating; the best of each is compared",
     )
     args = parser.parse_args()

@@ -540,3 +540,23 @@ def test_backticks_in_column_and_field_names(spark) -> None:
         ('{"k":2}', "value_mismatch", sorted([col, "s"]))
     ]
     assert rows[0]["left"][col] == "20" and rows[0]["right"][col] == "21"
+
+
+def test_column_missing_on_one_side_is_shown_as_missing(spark) -> None:
+    """A column only on the left differs on every row: NULL and value vs the missing column."""
+    left = spark.createDataFrame([(1, "a", 1.5), (2, "b", None)], "k int, s string, x double")
+    right = spark.createDataFrame([(1, "a"), (2, "B")], "k int, s string")
+    result = compare(left, right, keys=["k"])
+    got = {
+        r["key"]: (r["class"], sorted(r["columns"]), r["left"], r["right"])
+        for r in result.mismatches().collect()
+    }
+    assert got == {
+        '{"k":1}': ("value_mismatch", ["x"], {"x": "1.5"}, {"x": "<missing column>"}),
+        '{"k":2}': (
+            "value_mismatch",
+            ["s", "x"],
+            {"s": "b", "x": None},
+            {"s": "B", "x": "<missing column>"},
+        ),
+    }

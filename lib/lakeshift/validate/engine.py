@@ -11,8 +11,9 @@ Flow (see ``docs/validate.md``):
    hashes (each half < 2**32, so a sum over fewer than 2**31 rows cannot overflow a 64-bit
    integer). Sums are order-independent, count duplicates and never cancel (unlike XOR);
 4. buckets whose fingerprints differ are the only ones read again: an ``IN`` filter on the
-   mismatched bucket ids, one per-key reduction per side (count, fingerprint, one row's
-   values), then a full outer join on the canonical key, all in one job;
+   mismatched bucket ids, the rows shuffled once by key, one per-key hash aggregation per side
+   (count, fingerprint), a full outer join on the canonical key, and the values fetched for
+   the differing keys only, all in one job;
 5. each differing key is classified (missing in target, extra in target, duplicate key, value
    mismatch) and value mismatches are decided per column with the tolerances. The result is a
    DataFrame of every difference, computed on the cluster.
@@ -65,12 +66,28 @@ class Prepared:
 
     ``k{j}`` canonical keys, ``dk{j}`` key display text, ``c{i}``/``s{i}``/``d{i}`` canonical
     value, state (0 present, 1 NULL, 2 missing column) and display text of value column ``i``,
-    ``p{i}`` partition values, ``h1``/``h2`` row hashes, ``b`` bucket.
+    ``r{i}`` its original value (columns present on this side only), ``p{i}`` partition values,
+    ``h1``/``h2`` row hashes, ``kh`` the key hash (``h1`` for keyless tables) and ``b`` its
+    bucket.
     """
 
     df: DataFrame
     keys: list[ColumnPlan]
     values: list[ColumnPlan]
+    side: str = "left"
+
+    def display_of(self, i: int, struct_col: str) -> str:
+        """SQL: display text of value column ``i`` from the raw field ``r{i}`` of ``struct_col``."""
+        dtype = _side_type(self.values[i], self.side)
+        if dtype is None:
+            return sql_string(MISSING_TEXT)
+        return display(f"{struct_col}.r{i}", dtype)
+
+    def state_of(self, i: int, struct_col: str) -> str:
+        """SQL: state of value column ``i`` from the raw field ``r{i}`` of ``struct_col``."""
+        if _side_type(self.values[i], self.side) is None:
+            return str(STATE_MISSING)
+        return _state(f"{struct_col}.r{i}")
 
 
 def apply_mapping(df: DataFrame, options: ValidateOptions, side: str) -> DataFrame:
@@ -162,6 +179,7 @@ def prepare(
             cols.append(f"{canonical(src, dtype, plan, options, _is_char(plan, side))} AS c{i}")
             cols.append(f"{display(src, dtype)} AS d{i}")
             cols.append(f"{_state(src)} AS s{i}")
+            cols.append(f"{src} AS r{i}")
     for i, name in enumerate(options.partition_by):
         cols.append(f"CAST({sql_name(name)} AS STRING) AS p{i}")
     stage = df.selectExpr(*cols)
@@ -177,14 +195,15 @@ def prepare(
         keyed = ", ".join(
             [f"km{n}" for n in range(len(key_mask))] + [f"k{j}" for j in range(len(key_plans))]
         )
-        bucket_hash = f"xxhash64({SEED_BUCKET}, {keyed})"
+        key_hash = f"xxhash64({SEED_BUCKET}, {keyed})"
     else:
-        bucket_hash = "h1"
+        key_hash = "h1"
     if key_mask:
         stage = stage.selectExpr("*", *[f"{m} AS km{n}" for n, m in enumerate(key_mask)])
     stage = stage.selectExpr("*", f"xxhash64({args}) AS h1", f"xxhash64({SEED2}, {args}) AS h2")
-    stage = stage.selectExpr("*", f"CAST(pmod({bucket_hash}, {buckets}) AS INT) AS b")
-    return Prepared(stage, key_plans, value_plans)
+    stage = stage.selectExpr("*", f"{key_hash} AS kh")
+    stage = stage.selectExpr("*", f"CAST(pmod(kh, {buckets}) AS INT) AS b")
+    return Prepared(stage, key_plans, value_plans, side)
 
 
 def _fingerprint_aggs(prefix: str = "") -> list[Column]:
@@ -402,46 +421,59 @@ def _shuffle_partitions(spark: SparkSession, n: int) -> Iterator[None]:
 def _side_rows(prep: Prepared, bad: list[int] | DataFrame, prefix: str) -> DataFrame:
     """The rows of the mismatched buckets of one side, narrowed to what the diff reads.
 
-    ``{prefix}key`` the canonical key as one struct of ``{prefix}k{j}`` fields (NULL fields
-    compare equal in grouping and joins: a key's NULL state is part of the key), ``h1``/``h2``
-    row hashes, ``{prefix}v`` the values (canonical, state, display per column) and
-    ``{prefix}dk`` the key display values.
+    ``{prefix}kh`` the key hash (the bucket's), ``{prefix}key`` the canonical key as one struct
+    of ``k{j}`` fields (NULL fields compare equal in grouping and joins: a key's NULL state is
+    part of the key), ``h1``/``h2``
+    row hashes, ``{prefix}v`` the values (canonical and original per column: states and
+    display texts are derived after the join, for the differing keys only) and ``{prefix}dk``
+    the key display values. Partitioned by key hash and key: the per-key reduction and the
+    join need no further shuffle, and the rows are sorted once, after the shuffle, mostly by
+    comparing the hash (a long sort prefix) rather than the key struct.
     """
-    nk, nv = len(prep.keys), len(prep.values)
-    key = ", ".join(f"'{prefix}k{j}', k{j}" for j in range(nk))
-    value = ", ".join(f"{x}{i}" for i in range(nv) for x in ("c", "s", "d"))
+    nk = len(prep.keys)
+    key = ", ".join(f"'k{j}', k{j}" for j in range(nk))
+    fields = []
+    for i, plan in enumerate(prep.values):
+        fields.append(f"c{i}")
+        if _side_type(plan, prep.side) is not None:
+            fields.append(f"r{i}")
+    value = ", ".join(f"'{f}', {f}" for f in fields) or "'c', 0"
     keydisp = ", ".join(f"dk{j}" for j in range(nk))
-    return _narrow(prep, bad).selectExpr(
-        f"named_struct({key}) AS {prefix}key",
-        "h1",
-        "h2",
-        f"struct({value}) AS {prefix}v",
-        f"struct({keydisp}) AS {prefix}dk",
+    return (
+        _narrow(prep, bad)
+        .selectExpr(
+            f"kh AS {prefix}kh",
+            f"named_struct({key}) AS {prefix}key",
+            "h1",
+            "h2",
+            f"named_struct({value}) AS {prefix}v",
+            f"struct({keydisp}) AS {prefix}dk",
+        )
+        .repartition(f"{prefix}kh", f"{prefix}key")
     )
 
 
 def _per_key(rows: DataFrame, prefix: str) -> DataFrame:
     """Per key of one side: row count, fingerprint, and the values of one of its rows.
 
-    One aggregation over the side's narrowed rows (the rows of mismatched buckets only), so the
-    side is scanned once; a key duplicated on one side shows one of its rows.
+    One aggregation over the side's narrowed rows (the rows of mismatched buckets only), on
+    their own partitioning; a key duplicated on one side shows one of its rows.
     """
     from pyspark.sql import functions as F
 
-    return rows.groupBy(f"{prefix}key").agg(
+    return rows.groupBy(f"{prefix}kh", f"{prefix}key").agg(
         *_fingerprint_aggs(prefix),
         F.expr(f"first({prefix}v) AS {prefix}v"),
         F.expr(f"first({prefix}dk) AS {prefix}dk"),
     )
 
 
-def _row_map(plans: list[ColumnPlan], struct_col: str) -> str:
-    """SQL: every value column of a row as ``name -> display value``."""
+def _row_map(plans: list[ColumnPlan], texts: list[str]) -> str:
+    """SQL: every value column of a row as ``name -> display text`` (``texts``, SQL each)."""
     if not plans:
         return "CAST(map() AS MAP<STRING, STRING>)"
     names = ", ".join(sql_string(p.name) for p in plans)
-    values = ", ".join(f"{struct_col}.d{i}" for i in range(len(plans)))
-    return f"map_from_arrays(array({names}), array({values}))"
+    return f"map_from_arrays(array({names}), array({', '.join(texts)}))"
 
 
 def keyed_diff(
@@ -449,10 +481,11 @@ def keyed_diff(
 ) -> tuple[DataFrame, list[DataFrame]]:
     """Every difference among the keys of the mismatched buckets ``bad`` (a lazy DataFrame).
 
-    The rows of the mismatched buckets are read once per side and reduced per key (count,
-    fingerprint, one row's values); the two reductions are joined on the key and only keys
-    whose count or fingerprint differ are compared column by column. The whole diff is one job
-    when the caller materialises it. The second element (DataFrames the caller unpersists once
+    The rows of the mismatched buckets are read once per side, shuffled once by key and reduced
+    per key (count, fingerprint, one row's values); the two reductions are joined on the key
+    without moving again, and only keys whose count or fingerprint differ are compared column
+    by column; states and display texts are computed for those keys only. The whole diff is one
+    job when the caller materialises it. The second element (DataFrames the caller unpersists once
     the diff is materialised) is empty: nothing is cached on the way.
     """
     from pyspark.sql import functions as F
@@ -461,25 +494,26 @@ def keyed_diff(
     # Column objects cost about a thousand py4j round trips (0.5 s on the driver, measured)
     ln, rn = "coalesce(l_n, 0)", "coalesce(r_n, 0)"
     same = " AND ".join([f"{ln} = {rn}", *[f"l_f{i} <=> r_f{i}" for i in range(4)]])
-    # both aggregations are partitioned by key: their join moves nothing; most keys of a
-    # mismatched bucket are equal, and only the differing ones go further
+    # both sides are partitioned by (key hash, key): the reductions and their join move nothing
+    # and sort once, on a long prefix; most keys of a mismatched bucket are equal, and only the
+    # differing ones go further
     joined = (
         _per_key(_side_rows(left, bad, "l_"), "l_")
         .join(
             _per_key(_side_rows(right, bad, "r_"), "r_"),
-            F.col("l_key") == F.col("r_key"),
+            (F.col("l_kh") == F.col("r_kh")) & (F.col("l_key") == F.col("r_key")),
             "full_outer",
         )
         .filter(f"NOT ({same})")
     )
     names, lvals, rvals = [], [], []
     for i, plan in enumerate(left.values):
-        ls, rs = f"l_v.s{i}", f"r_v.s{i}"
+        ls, rs = left.state_of(i, "l_v"), right.state_of(i, "r_v")
         tolerant = _tolerant_equal(plan, f"l_v.c{i}", f"r_v.c{i}")
         differs = f"NOT ({ls} = {rs} AND ({ls} != {STATE_PRESENT} OR {tolerant}))"
         names.append(f"CASE WHEN {differs} THEN {sql_string(plan.name)} END")
-        lvals.append(f"CASE WHEN {differs} THEN l_v.d{i} END")
-        rvals.append(f"CASE WHEN {differs} THEN r_v.d{i} END")
+        lvals.append(f"CASE WHEN {differs} THEN {left.display_of(i, 'l_v')} END")
+        rvals.append(f"CASE WHEN {differs} THEN {right.display_of(i, 'r_v')} END")
     if names:
         step = joined.selectExpr(
             "*",
@@ -514,15 +548,15 @@ def keyed_diff(
         fields = [f"{sql_string(n)}, {side}_dk.dk{j}" for j, n in enumerate(key_names)]
         return f"named_struct({', '.join(fields)})"
 
-    canon = [
-        f"{sql_string(n)}, coalesce(l_key.l_k{j}, r_key.r_k{j})" for j, n in enumerate(key_names)
-    ]
+    canon = [f"{sql_string(n)}, coalesce(l_key.k{j}, r_key.k{j})" for j, n in enumerate(key_names)]
+    ltexts = [left.display_of(i, "l_v") for i in range(len(left.values))]
+    rtexts = [right.display_of(i, "r_v") for i in range(len(right.values))]
     lmap = (
-        f"CASE WHEN r_n IS NULL THEN {_row_map(left.values, 'l_v')}"
+        f"CASE WHEN r_n IS NULL THEN {_row_map(left.values, ltexts)}"
         " WHEN l_n IS NULL THEN NULL ELSE _lmap END"
     )
     rmap = (
-        f"CASE WHEN l_n IS NULL THEN {_row_map(right.values, 'r_v')}"
+        f"CASE WHEN l_n IS NULL THEN {_row_map(right.values, rtexts)}"
         " WHEN r_n IS NULL THEN NULL ELSE _rmap END"
     )
     out = step.filter("_class IS NOT NULL").selectExpr(
@@ -548,6 +582,9 @@ def keyless_diff(
 
     nv = len(left.values)
 
+    def texts(struct_col: str) -> list[str]:
+        return [f"{struct_col}.d{i}" for i in range(nv)]
+
     def grouped(prep: Prepared, prefix: str) -> DataFrame:
         value = F.struct(*[F.col(f"d{i}") for i in range(nv)])
         return (
@@ -568,8 +605,10 @@ def keyless_diff(
         F.array().cast("array<string>").alias("columns"),
         ln.cast("long").alias("left_count"),
         rn.cast("long").alias("right_count"),
-        F.expr(f"CASE WHEN l_v IS NOT NULL THEN {_row_map(left.values, 'l_v')} END").alias("left"),
-        F.expr(f"CASE WHEN r_v IS NOT NULL THEN {_row_map(right.values, 'r_v')} END").alias(
+        F.expr(f"CASE WHEN l_v IS NOT NULL THEN {_row_map(left.values, texts('l_v'))} END").alias(
+            "left"
+        ),
+        F.expr(f"CASE WHEN r_v IS NOT NULL THEN {_row_map(right.values, texts('r_v'))} END").alias(
             "right"
         ),
         F.struct(F.col("h1"), F.col("h2")).alias("key_canonical"),
