@@ -11,9 +11,9 @@ Flow (see ``docs/validate.md``):
    hashes (each half < 2**32, so a sum over fewer than 2**31 rows cannot overflow a 64-bit
    integer). Sums are order-independent, count duplicates and never cancel (unlike XOR);
 4. buckets whose fingerprints differ are the only ones read again: an ``IN`` filter on the
-   mismatched bucket ids, the rows shuffled once by key, one per-key hash aggregation per side
-   (count, fingerprint), a full outer join on the canonical key, and the values fetched for
-   the differing keys only, all in one job;
+   mismatched bucket ids, each side's rows shuffled once by (key hash, key) and reduced per key
+   (count, fingerprint, one row's values), then a full outer join on the canonical key, all in
+   one job; NULL/missing states and display texts are derived for the differing keys only;
 5. each differing key is classified (missing in target, extra in target, duplicate key, value
    mismatch) and value mismatches are decided per column with the tolerances. The result is a
    DataFrame of every difference, computed on the cluster.
@@ -74,7 +74,7 @@ class Prepared:
     df: DataFrame
     keys: list[ColumnPlan]
     values: list[ColumnPlan]
-    side: str = "left"
+    side: str
 
     def display_of(self, i: int, struct_col: str) -> str:
         """SQL: display text of value column ``i`` from the raw field ``r{i}`` of ``struct_col``."""
@@ -423,12 +423,12 @@ def _side_rows(prep: Prepared, bad: list[int] | DataFrame, prefix: str) -> DataF
 
     ``{prefix}kh`` the key hash (the bucket's), ``{prefix}key`` the canonical key as one struct
     of ``k{j}`` fields (NULL fields compare equal in grouping and joins: a key's NULL state is
-    part of the key), ``h1``/``h2``
-    row hashes, ``{prefix}v`` the values (canonical and original per column: states and
-    display texts are derived after the join, for the differing keys only) and ``{prefix}dk``
-    the key display values. Partitioned by key hash and key: the per-key reduction and the
-    join need no further shuffle, and the rows are sorted once, after the shuffle, mostly by
-    comparing the hash (a long sort prefix) rather than the key struct.
+    part of the key), ``h1``/``h2`` row hashes, ``{prefix}v`` the values (canonical and
+    original per column: states and display texts are derived after the join, for the
+    differing keys only) and ``{prefix}dk`` the key display values. Partitioned by key hash
+    and key: the per-key reduction and the join need no further shuffle, and the rows are
+    sorted once, after the shuffle, mostly by comparing the hash (a long sort prefix) rather
+    than the key struct.
     """
     nk = len(prep.keys)
     key = ", ".join(f"'k{j}', k{j}" for j in range(nk))
