@@ -57,3 +57,29 @@ install_ferretdb() {
   rm -rf "$work"
 }
 install_ferretdb
+
+# SeaweedFS (Apache-2.0) for the real S3 server the storage tests use, built from its Go module
+# into the same per-machine bin folder (about 10 minutes of two cores the first time, 2.6 GB peak).
+# Its go.mod has a `replace` line, so `go install` is refused: the module is copied out of the
+# module cache and built in place.
+SEAWEEDFS_VERSION=${SEAWEEDFS_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}
+install_seaweedfs() {
+  local bindir="${FERRETDB_BIN_DIR:-${GOPATH:-$HOME/go}/bin}"
+  if [ -x "$bindir/weed" ] || [ -x .services/bin/weed ] || command -v weed >/dev/null; then
+    return 0
+  fi
+  command -v go >/dev/null || { echo "services: go not found; cannot build SeaweedFS" >&2; return 1; }
+  echo "services: building SeaweedFS $SEAWEEDFS_VERSION (Go module, ~10 minutes the first time)"
+  local src work
+  src=$(go mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [ -n "$src" ] || { echo "services: SeaweedFS module download failed" >&2; return 1; }
+  work=$(mktemp -d)
+  cp -r "$src" "$work/seaweedfs" && chmod -R u+w "$work/seaweedfs"
+  mkdir -p "$bindir"
+  if ! (cd "$work/seaweedfs" && GOFLAGS=-mod=mod go build -o "$bindir/weed.tmp" ./weed); then
+    rm -rf "$work"; echo "services: SeaweedFS build failed" >&2; return 1
+  fi
+  mv "$bindir/weed.tmp" "$bindir/weed"
+  rm -rf "$work"
+}
+install_seaweedfs
