@@ -83,3 +83,7 @@ install_seaweedfs() {
   rm -rf "$work"
 }
 install_seaweedfs
+
+# Hadoop's mini cluster (HDFS + YARN) for the storage tests: Maven resolves its jars into the
+# local repository and the launcher is compiled once per machine (scripts/hadoop.sh).
+bash scripts/hadoop.sh build

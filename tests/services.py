@@ -117,11 +117,17 @@ def stop_server(proc: subprocess.Popen[bytes], root: Path) -> None:
 
 
 def serve_or_skip(start: Callable[[], contextlib.AbstractContextManager[T]]) -> Iterator[T]:
-    """Body of a session fixture: start a server, skip when its binaries are missing, stop it."""
+    """Body of a session fixture: start a server, skip when its binaries are missing, stop it.
+
+    With ``LAKESHIFT_REQUIRE_SERVICES=1`` (CI) a missing binary fails the tests instead: a
+    service that could not be installed must not turn the suite silently green.
+    """
     try:
         cm = start()
         server = cm.__enter__()
     except FileNotFoundError as exc:
+        if os.environ.get("LAKESHIFT_REQUIRE_SERVICES") == "1":  # CI: a missing server fails
+            pytest.fail(f"{exc} (LAKESHIFT_REQUIRE_SERVICES=1)")
         pytest.skip(str(exc))
     try:
         yield server

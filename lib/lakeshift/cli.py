@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # parsers set ``func(args) -> int``.
 COMMAND_MODULES: list[str] = [
     "lakeshift.copy.command",
+    "lakeshift.catalog.command",
     "lakeshift.files.command",
     "lakeshift.nosql.command",
     "lakeshift.coordinator.command",
@@ -54,6 +55,12 @@ def common_options() -> argparse.ArgumentParser:
         default="auto",
         help="where JVM jars come from (default: auto)",
     )
+    g.add_argument(
+        "--metastore",
+        metavar="DIR|thrift://HOST:PORT",
+        help="persistent Hive metastore for tables lakeshift registers: a folder (embedded "
+        "Derby) or a metastore service (default: $LAKESHIFT_METASTORE, else in-memory)",
+    )
     g.add_argument("--log-level", default="WARNING", help="lakeshift log level (default: WARNING)")
     return common
 
@@ -83,6 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LakeshiftError as exc:
         print(f"lakeshift {args.command}: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:  # a JVM error that only means "a connector is missing"
+        from lakeshift.spark import friendly_java_error
+
+        friendly = friendly_java_error(exc)
+        if friendly is None:
+            raise
+        print(f"lakeshift {args.command}: error: {redact(str(friendly))}", file=sys.stderr)
+        return friendly.exit_code
     except KeyboardInterrupt:
         print(f"lakeshift {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -12,7 +12,7 @@ from lakeshift.spark import SparkProfile
 
 
 def profile_from_args(args: argparse.Namespace, app_name: str) -> SparkProfile:
-    """Build a :class:`SparkProfile` from ``--master``, ``--jars`` and ``--spark-conf``.
+    """A :class:`SparkProfile` from ``--master``, ``--jars``, ``--metastore``, ``--spark-conf``.
 
     The master is ``--master``, else ``$LAKESHIFT_MASTER``, else the one spark-submit set, else
     ``local[*]``.
@@ -28,7 +28,11 @@ def profile_from_args(args: argparse.Namespace, app_name: str) -> SparkProfile:
         # not under spark-submit (which sets the master and starts the JVM): run locally
         master = "local[*]"
     return SparkProfile(
-        master=master, app_name=app_name, jars=getattr(args, "jars", "auto"), conf=conf
+        master=master,
+        app_name=app_name,
+        jars=getattr(args, "jars", "auto"),
+        metastore=getattr(args, "metastore", None) or os.environ.get("LAKESHIFT_METASTORE"),
+        conf=conf,
     )
 
 

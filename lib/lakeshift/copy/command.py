@@ -164,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
                     f"{t['rows_written']} rows, files {t['files_in']} -> {t['files_out']}, "
                     f"{result.seconds:.1f}s"
                 )
+                if result.registered:
+                    print(f"  registered {result.registered} in {result.catalog}")
     if args.json_out:
         with open(args.json_out, "w", encoding="utf-8") as fh:
             json.dump({"tables": summaries}, fh, indent=1)

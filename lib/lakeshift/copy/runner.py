@@ -46,6 +46,7 @@ from lakeshift.copy.plan import (
 from lakeshift.copy.progress import NullProgress, Progress
 from lakeshift.copy.spec import RewriteRule, TableCopy
 from lakeshift.errors import SourceError, UsageError
+from lakeshift.sinks import catalog
 from lakeshift.sinks import delta as delta_sink
 from lakeshift.sinks import lake as lake_sink
 from lakeshift.sinks.hadoopfs import HadoopFS
@@ -99,6 +100,7 @@ class CopyResult:
     chunks: list[ChunkResult] = field(default_factory=list)
     seconds: float = 0.0
     registered: str | None = None
+    catalog: str | None = None
 
     @property
     def rows(self) -> int:
@@ -120,6 +122,7 @@ class CopyResult:
             "dry_run": self.dry_run,
             "resumed": self.resumed,
             "registered": self.registered,
+            "catalog": self.catalog,
             "seconds": round(self.seconds, 3),
             "totals": {
                 "chunks": len(self.chunks),
@@ -515,9 +518,10 @@ def _copy_table(  # noqa: PLR0917
         bar.close()
     if table.format == "parquet":
         fs.delete(ledger.staging_root)  # every chunk's staging folder is gone already
-    if table.register_table:
-        lake_sink.register_table(spark, table.register_table, plan.target, table.format)
+    if table.register_table and not dry_run:
+        catalog.register_table(spark, table.register_table, plan.target, table.format)
         result.registered = table.register_table
+        result.catalog = catalog.describe_catalog(spark)
     result.seconds = time.monotonic() - started
     return result
 

@@ -1,4 +1,4 @@
-"""Parquet writes for the table copy: chunks staged, then moved into place; catalog registration.
+"""Parquet writes for the table copy: chunks staged, then moved into place.
 
 A chunk is written by Spark into its own staging folder (``_``-prefixed, so readers ignore it),
 then its files are renamed into the target folder. File names carry the write job's uuid, so
@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lakeshift.errors import SinkError
-from lakeshift.spark import sql_name, sql_string
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
     from lakeshift.sinks.hadoopfs import HadoopFS
 
@@ -77,32 +76,3 @@ def clear_target(fs: HadoopFS, target: str, keep: str) -> None:
     for name in fs.list_names(target):
         if name != keep:
             fs.delete(f"{target}/{name}")
-
-
-def register_table(spark: SparkSession, name: str, location: str, fmt: str) -> None:
-    """``CREATE TABLE IF NOT EXISTS name USING fmt LOCATION location`` (database created too).
-
-    Partitioned Parquet tables get ``ALTER TABLE ... RECOVER PARTITIONS``.
-
-    Raises:
-        SinkError: the catalog refused.
-    """
-    from pyspark.errors import AnalysisException
-
-    quoted = ".".join(sql_name(p) for p in name.split("."))
-    try:
-        if "." in name:
-            db = ".".join(sql_name(p) for p in name.split(".")[:-1])
-            spark.sql(f"CREATE DATABASE IF NOT EXISTS {db}")
-        loc = sql_string(location)
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {quoted} USING {fmt} LOCATION {loc}")
-        if fmt == "parquet" and spark.table(quoted).schema and _partitioned(spark, quoted):
-            spark.sql(f"ALTER TABLE {quoted} RECOVER PARTITIONS")
-    except AnalysisException as exc:
-        first = str(exc).splitlines()[0]
-        raise SinkError(f"cannot register {name} at {location}: {first}") from exc
-
-
-def _partitioned(spark: SparkSession, quoted: str) -> bool:
-    rows = spark.sql(f"DESCRIBE TABLE {quoted}").collect()  # one row per column: bounded
-    return any(str(r[0]).startswith("# Partition") for r in rows)
