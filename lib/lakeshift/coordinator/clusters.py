@@ -43,8 +43,14 @@ class SparkSubmitProfile(_Profile):
         deploy_mode: ``client`` or ``cluster`` (default: ``cluster`` on YARN/Kubernetes).
         image: container image with lakeshift and its jars (Kubernetes only; required there).
         submit_args: further ``spark-submit`` arguments (``--driver-memory 1g`` …).
-        jars: ship ``.jars/*.jar`` with ``--jars`` (default: for local and standalone masters).
+        jars: ship ``.jars/*.jar`` with ``--jars`` and put ``.jars/s3/`` (S3A) on the class
+            path (default: for local and standalone masters; on YARN when the nodes share this
+            machine's paths).
         spark_submit: the ``spark-submit`` executable (default: the pyspark install's).
+        hadoop_conf_dir: ``HADOOP_CONF_DIR`` for ``yarn`` (default: the profile's ``env``, else
+            the environment's).
+        yarn_rm: the ResourceManager's web address, ``http://host:8088`` (default: from
+            ``yarn-site.xml`` in ``hadoop_conf_dir``).
     """
 
     backend: Literal["spark-submit"] = "spark-submit"
@@ -54,6 +60,8 @@ class SparkSubmitProfile(_Profile):
     submit_args: list[str] = Field(default_factory=list)
     jars: bool | None = None
     spark_submit: str | None = None
+    hadoop_conf_dir: str | None = None
+    yarn_rm: str | None = None
 
     @model_validator(mode="after")
     def _image_for_k8s(self) -> SparkSubmitProfile:

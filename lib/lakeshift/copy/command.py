@@ -136,12 +136,14 @@ def run(args: argparse.Namespace) -> int:
     from lakeshift.copy.progress import make_progress
     from lakeshift.copy.runner import copy_table
     from lakeshift.runtime import profile_from_args, run_date_from_args
-    from lakeshift.spark import session
+    from lakeshift.spark import check_filesystems, session
 
     spec = spec_from_args(args)  # config errors surface before Spark starts
     run_date = run_date_from_args(args)
     summaries = []
-    with session(profile_from_args(args, "lakeshift-copy")) as spark:
+    profile = profile_from_args(args, "lakeshift-copy")
+    check_filesystems(profile, [loc for t in spec.tables for loc in (t.source, t.target)])
+    with session(profile) as spark:
         for table in spec.tables:
             progress = make_progress(enabled=not (args.no_progress or args.dry_run))
             result = copy_table(

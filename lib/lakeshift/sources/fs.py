@@ -6,7 +6,8 @@ is a URI or a local path; :func:`resolve` turns it into a ``(filesystem, root)``
 S3 (``s3://``, ``s3a://``, ``s3n://``) uses :class:`pyarrow.fs.S3FileSystem` with credentials from
 the environment / the AWS chain only; the endpoint comes from :class:`S3Options` (CLI
 ``--s3-endpoint``) or ``$AWS_ENDPOINT_URL_S3`` / ``$AWS_ENDPOINT_URL`` (e.g. a local S3 server).
-``hdfs://`` and other schemes use :meth:`pyarrow.fs.FileSystem.from_uri`.
+``hdfs://`` and ``viewfs://`` use :mod:`lakeshift.sources.hdfs` (hdfs-native, no JVM); other
+schemes :meth:`pyarrow.fs.FileSystem.from_uri`.
 
 Example:
     >>> loc = resolve("/tmp")
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
 from lakeshift.errors import SourceError, UsageError
+from lakeshift.sources.hdfs import HDFS_SCHEMES, hdfs_filesystem
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -149,6 +151,10 @@ def resolve(uri: str, s3: S3Options | None = None) -> Location:
         if not root:
             raise UsageError(f"expected s3://bucket[/prefix], found {uri!r}")
         return Location(uri, _s3_fs(s3 or S3Options()), root, "s3", s3 or S3Options())
+    if scheme in HDFS_SCHEMES:
+        netloc, _, path = rest.partition("/")
+        root = "/" + path.split("?", 1)[0].strip("/")
+        return Location(uri, hdfs_filesystem(scheme, netloc), root.rstrip("/") or "/", "hdfs")
     try:
         fs, root = pafs.FileSystem.from_uri(uri)
     except (OSError, ValueError, ImportError) as exc:

@@ -236,12 +236,14 @@ def write_outputs(spark: Any, results: list[ValidationResult], outputs: Outputs)
 def run(args: argparse.Namespace) -> int:
     """Validate every table; print summaries; write reports. Exit 0 pass, 1 fail."""
     from lakeshift.runtime import profile_from_args
-    from lakeshift.spark import session
+    from lakeshift.spark import check_filesystems, session
 
     tables, outputs = tables_from_args(args)
     run_id = uuid.uuid4().hex
     results = []
-    with session(profile_from_args(args, "lakeshift-validate")) as spark:
+    profile = profile_from_args(args, "lakeshift-validate")
+    check_filesystems(profile, [loc for t in tables for loc in (t.left, t.right)])
+    with session(profile) as spark:
         for spec in tables:
             result = _validate_one(spark, spec, run_id)
             print(result.summary(), flush=True)

@@ -4,6 +4,11 @@ Each job is launched through :mod:`lakeshift.coordinator.wrapper`, in its own se
 (``start_new_session``), so killing the coordinator leaves running jobs alone. The wrapper's
 ``<state>/jobs/<token>.pid`` and ``.exit`` files tell a restarted coordinator whether a job still
 runs or how it ended; its atomic claim makes a repeated launch with the same token a no-op.
+
+On YARN every application is tagged ``lakeshift-<token>`` and the ResourceManager is the source
+of truth while the application lives: jobs are polled, found after a restart and killed through
+its REST API (:mod:`lakeshift.coordinator.backends.yarn`), so a cluster-mode job survives the
+loss of the machine that submitted it.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from lakeshift.coordinator.backends import yarn
 from lakeshift.coordinator.backends.base import JobStatus, RunContext, Submission
 from lakeshift.coordinator.clusters import SparkSubmitProfile
 from lakeshift.errors import ConfigError
-from lakeshift.spark import jars_dir
+from lakeshift.spark import classpath_conf, jars_dir
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +98,37 @@ class SparkSubmitBackend:
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self._procs: dict[str, tuple[subprocess.Popen[bytes], float]] = {}
+        self._rm: yarn.ResourceManager | None = None
+
+    @property
+    def is_yarn(self) -> bool:
+        """YARN master."""
+        return self.profile.master.startswith("yarn")
+
+    @property
+    def deploy_mode(self) -> str:
+        """``client`` or ``cluster`` (default: ``cluster`` on YARN and Kubernetes)."""
+        p = self.profile
+        return p.deploy_mode or ("cluster" if p.master.startswith(("yarn", "k8s://")) else "client")
+
+    @property
+    def hadoop_conf_dir(self) -> str | None:
+        """``HADOOP_CONF_DIR`` of the profile (or of the environment)."""
+        p = self.profile
+        env = p.env.get("HADOOP_CONF_DIR") or os.environ.get("HADOOP_CONF_DIR")
+        return p.hadoop_conf_dir or env
+
+    @property
+    def rm(self) -> yarn.ResourceManager:
+        """The ResourceManager client (YARN profiles).
+
+        Raises:
+            ConfigError: no address is configured or derivable.
+        """
+        if self._rm is None:
+            address = self.profile.yarn_rm or yarn.rm_web_address(self.hadoop_conf_dir)
+            self._rm = yarn.ResourceManager(address)
+        return self._rm
 
     # ---- command -------------------------------------------------------------------------
     @property
@@ -103,10 +140,7 @@ class SparkSubmitBackend:
         """The full ``spark-submit`` command line for ``sub``."""
         p = self.profile
         exe = p.spark_submit or str(spark_submit_path())
-        deploy = p.deploy_mode or (
-            "cluster" if p.master.startswith(("yarn", "k8s://")) else "client"
-        )
-        cmd = [exe, "--master", p.master, "--deploy-mode", deploy, "--name", sub.app_name]
+        cmd = [exe, "--master", p.master, "--deploy-mode", self.deploy_mode, "--name", sub.app_name]
         conf = dict(p.conf)
         if self.is_k8s:
             conf.setdefault("spark.kubernetes.container.image", p.image or "")
@@ -120,6 +154,11 @@ class SparkSubmitBackend:
                 jars = sorted(folder.glob("*.jar")) if folder.is_dir() else []
                 if jars:
                     cmd += ["--jars", ",".join(str(j) for j in jars)]
+                for key, value in classpath_conf().items():  # S3A: read in place, not shipped
+                    conf[key] = ":".join(x for x in (conf.get(key), value) if x)
+            if self.is_yarn:
+                tags = [t for t in conf.get("spark.yarn.tags", "").split(",") if t]
+                conf["spark.yarn.tags"] = ",".join([*tags, "lakeshift", yarn.tag_for(sub.token)])
             if local_like:
                 conf.setdefault("spark.pyspark.python", sys.executable)
                 conf.setdefault("spark.pyspark.driver.python", sys.executable)
@@ -128,8 +167,12 @@ class SparkSubmitBackend:
         return [*cmd, *p.submit_args, job, *sub.args]
 
     def result_path(self, token: str) -> str:
-        """Local runs write their ``--json`` summary into the run folder."""
-        if self.is_k8s or self.profile.master.startswith("yarn"):
+        """Where the job writes its ``--json`` summary.
+
+        Drivers on this machine (client mode) write into the run folder; cluster-mode drivers
+        into their own ``/tmp``.
+        """
+        if self.deploy_mode == "cluster":
             return f"/tmp/lakeshift-{token}.json"
         return str(self.results_dir / f"{token}.json")
 
@@ -149,6 +192,8 @@ class SparkSubmitBackend:
         ]
         env = dict(os.environ)
         env.update(self.profile.env)
+        if self.is_yarn and self.hadoop_conf_dir:
+            env["HADOOP_CONF_DIR"] = self.hadoop_conf_dir
         env.setdefault("PYSPARK_PYTHON", sys.executable)
         env["PYTHONPATH"] = os.pathsep.join(
             x for x in (str(self.ctx.code_zip()), env.get("PYTHONPATH", "")) if x
@@ -177,7 +222,43 @@ class SparkSubmitBackend:
             return None
 
     def poll(self, jobs: Sequence[tuple[str, str | None]]) -> dict[str, JobStatus]:
-        """Read marker files (and reap our own children)."""
+        """Read marker files (and reap our own children); on YARN, ask the ResourceManager."""
+        local = self._poll_local(jobs)
+        if not self.is_yarn:
+            return local
+        return {token: self._with_yarn(token, st) for token, st in local.items()}
+
+    def _yarn_app(self, token: str) -> dict[str, object] | None:
+        try:
+            apps = self.rm.apps_by_tag(yarn.tag_for(token))
+        except OSError as exc:  # ResourceManager unreachable: the wrapper's view stands
+            log.warning("cluster %s: ResourceManager unreachable: %s", self.name, exc)
+            return None
+        return apps[0] if apps else None
+
+    def _with_yarn(self, token: str, local: JobStatus) -> JobStatus:
+        """Combine the wrapper's view with the ResourceManager's (the latter wins while alive)."""
+        app = self._yarn_app(token)
+        if app is None:
+            return local
+        app_id = str(app.get("id"))
+        state, error = yarn.job_status(app)
+        if local.state in ("succeeded", "failed") and local.exit_code not in (None, -9):
+            # spark-submit ended with a code: trust it, with YARN's diagnostics on failures
+            if local.state == "failed" and error:
+                local.error = f"{error}\n{local.error or ''}".strip()
+            local.app_id = app_id
+            return local
+        if state in ("submitted", "running"):
+            return JobStatus(state, app_id=app_id)  # type: ignore[arg-type]
+        if local.state in ("running", "submitted"):
+            return JobStatus("running", app_id=app_id)  # spark-submit is still finishing
+        # the submitting process is gone (coordinator machine lost, cluster mode): YARN decides
+        if state == "succeeded":
+            return JobStatus("succeeded", 0, app_id=app_id)
+        return JobStatus("failed", 1, error, app_id=app_id)
+
+    def _poll_local(self, jobs: Sequence[tuple[str, str | None]]) -> dict[str, JobStatus]:
         out: dict[str, JobStatus] = {}
         for token, _ in jobs:
             held = self._procs.get(token)
@@ -226,7 +307,11 @@ class SparkSubmitBackend:
         return JobStatus("failed", code, error, metrics=metrics)
 
     def lookup(self, token: str) -> str | None:
-        """The wrapper's pid if a wrapper for ``token`` ever started."""
+        """The YARN application of ``token`` (YARN), else the wrapper's pid if one started."""
+        if self.is_yarn:
+            app = self._yarn_app(token)
+            if app is not None:
+                return str(app.get("id"))
         claim = self._claim(token)
         if claim is None and (self.jobs_dir / f"{token}.pid").exists():
             time.sleep(0.2)  # claim being written
@@ -234,9 +319,17 @@ class SparkSubmitBackend:
         return str(int(claim["pid"])) if claim else None
 
     def cancel(self, token: str, app_id: str | None) -> None:
-        """SIGTERM the job's process group (the wrapper records the signal)."""
+        """SIGTERM the job's process group (the wrapper records the signal).
+
+        On YARN the application is also killed through the ResourceManager.
+        """
+        if self.is_yarn:
+            app = self._yarn_app(token)
+            if app is not None:
+                self.rm.kill(str(app.get("id")))
         claim = self._claim(token)
-        pid = int(claim["pid"]) if claim else (int(app_id) if app_id else None)
+        local_id = app_id if app_id and app_id.isdigit() else None
+        pid = int(claim["pid"]) if claim else (int(local_id) if local_id else None)
         if pid is None or not _alive(pid, token):
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
