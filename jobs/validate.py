@@ -1,4 +1,4 @@
-"""spark-submit entry point for validation: same arguments as `lakeshift validate`."""
+"""spark-submit entry point for validation: as `lakeshift validate` (or `repair` first)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from lakeshift.cli import main
 
 
 def run(argv: list[str]) -> int:
-    """Run ``lakeshift validate`` with ``argv``."""
+    """Run ``lakeshift validate`` with ``argv`` (or ``repair`` when argv[0] says so)."""
+    if argv[:1] == ["repair"]:
+        return main(argv)
     return main(["validate", *argv])
 
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from lakeshift import __version__
+from lakeshift.contracts import CommonArgs
 from lakeshift.errors import LakeshiftError
 from lakeshift.log import redact, setup_logging
 
@@ -41,27 +42,7 @@ class _Parser(argparse.ArgumentParser):
 def common_options() -> argparse.ArgumentParser:
     """Options every subcommand accepts (run date, Spark master, extra conf, logging)."""
     common = argparse.ArgumentParser(add_help=False)
-    g = common.add_argument_group("common options")
-    g.add_argument(
-        "--run-date", help="logical date for ${ds} macros, YYYY-MM-DD (default: today, UTC)"
-    )
-    g.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
-    g.add_argument(
-        "--spark-conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark setting"
-    )
-    g.add_argument(
-        "--jars",
-        choices=["auto", "local", "packages", "cluster"],
-        default="auto",
-        help="where JVM jars come from (default: auto)",
-    )
-    g.add_argument(
-        "--metastore",
-        metavar="DIR|thrift://HOST:PORT",
-        help="persistent Hive metastore for tables lakeshift registers: a folder (embedded "
-        "Derby) or a metastore service (default: $LAKESHIFT_METASTORE, else in-memory)",
-    )
-    g.add_argument("--log-level", default="WARNING", help="lakeshift log level (default: WARNING)")
+    CommonArgs.add_arguments(common.add_argument_group("common options"), common=True)  # type: ignore[arg-type]
     return common
 
 

@@ -17,11 +17,33 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from lakeshift.contracts import CommonArgs, Opt
 from lakeshift.errors import UsageError
 
 ACTIONS = ("show", "register", "switch", "rollback", "finalize")
+Action = Literal["show", "register", "switch", "rollback", "finalize"]
+
+
+class CatalogArgs(CommonArgs):
+    """The arguments of ``lakeshift catalog`` (and of ``jobs/catalog.py``)."""
+
+    COMMAND = ("catalog",)
+    JOB = "jobs/catalog.py"
+
+    action: Annotated[Action, Opt(positional=True, help="what to do")]
+    table: Annotated[str, Opt(positional=True, help="catalog table, db.name")]
+    location: Annotated[
+        str | None, Opt(positional=True, help="register: the table's data location")
+    ] = None
+    to: Annotated[str | None, Opt(metavar="LOCATION", help="switch: the migrated copy")] = None
+    table_format: Annotated[
+        Literal["delta", "parquet"], Opt("--format", help="the table's format (default delta)")
+    ] = "delta"
+    json_out: Annotated[
+        str | None, Opt("--json", metavar="FILE", help="write the result as JSON")
+    ] = None
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -33,12 +55,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("action", choices=ACTIONS)
-    p.add_argument("table", help="catalog table, db.name")
-    p.add_argument("location", nargs="?", help="register: the table's data location")
-    p.add_argument("--to", dest="to", metavar="LOCATION", help="switch: the migrated copy")
-    p.add_argument("--format", dest="table_format", choices=["delta", "parquet"], default="delta")
-    p.add_argument("--json", dest="json_out", metavar="FILE", help="write the result as JSON")
+    CatalogArgs.add_arguments(p)
     p.set_defaults(func=run)
 
 

@@ -12,11 +12,69 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from lakeshift.config.base import load_model, validate_model
+from lakeshift.contracts import CommonArgs, Opt
 from lakeshift.copy.spec import CopySpec, RewriteRule
 from lakeshift.errors import UsageError
+
+
+class CopyArgs(CommonArgs):
+    """The arguments of ``lakeshift copy`` (and of ``jobs/bulk_copy.py``)."""
+
+    COMMAND = ("copy",)
+    JOB = "jobs/bulk_copy.py"
+
+    source: Annotated[
+        str | None, Opt(positional=True, help="source path or FORMAT:PATH (any Hadoop URI)")
+    ] = None
+    target: Annotated[str | None, Opt(positional=True, help="target location")] = None
+    config: Annotated[str | None, Opt(help="YAML file with a CopySpec (one or more tables)")] = None
+    source_format: Annotated[
+        Literal["parquet", "orc", "csv", "json", "delta"] | None, Opt(help="source format")
+    ] = None
+    source_option: Annotated[
+        list[str], Opt(metavar="KEY=VALUE", help="reader option (repeatable), e.g. sep=;")
+    ] = Field(default_factory=list)
+    source_schema: Annotated[str | None, Opt(help="DDL schema for CSV/JSON sources")] = None
+    target_format: Annotated[
+        Literal["delta", "parquet"] | None, Opt("--format", help="target format (default delta)")
+    ] = None
+    partition_by: Annotated[
+        str | None,
+        Opt(
+            help="comma-separated target partition columns ('' = none; "
+            "default: the source's Hive partitions)"
+        ),
+    ] = None
+    include: Annotated[list[str], Opt(metavar="GLOB", help="only these partitions/files")] = Field(
+        default_factory=list
+    )
+    exclude: Annotated[list[str], Opt(metavar="GLOB", help="leave these out")] = Field(
+        default_factory=list
+    )
+    target_file_size: Annotated[
+        str | None, Opt(help="output file size to aim for (default 128MB)")
+    ] = None
+    chunk_size: Annotated[str | None, Opt(help="input bytes per chunk (default 1GB)")] = None
+    run_id: Annotated[
+        str | None, Opt(help="resume key (default: from source, target and run date)")
+    ] = None
+    mode: Annotated[Literal["append", "overwrite"] | None, Opt(help="write mode")] = None
+    rewrite: Annotated[list[str], Opt(metavar="OLD=NEW", help="rewrite path prefixes")] = Field(
+        default_factory=list
+    )
+    register_table: Annotated[
+        str | None, Opt(metavar="DB.NAME", help="register the target in the catalog")
+    ] = None
+    dry_run: Annotated[bool, Opt(help="print the chunk plan; write nothing")] = False
+    json_out: Annotated[str | None, Opt("--json", metavar="FILE", help="write a JSON summary")] = (
+        None
+    )
+    no_progress: Annotated[bool, Opt(help="no progress output")] = False
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -28,35 +86,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("source", nargs="?", help="source path or FORMAT:PATH (any Hadoop URI)")
-    p.add_argument("target", nargs="?", help="target location")
-    p.add_argument("--config", help="YAML file with a CopySpec (one or more tables)")
-    p.add_argument("--source-format", choices=["parquet", "orc", "csv", "json", "delta"])
-    p.add_argument(
-        "--source-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="reader option (repeatable), e.g. sep=;",
-    )
-    p.add_argument("--source-schema", help="DDL schema for CSV/JSON sources")
-    p.add_argument("--format", dest="target_format", choices=["delta", "parquet"], default=None)
-    p.add_argument(
-        "--partition-by",
-        help="comma-separated target partition columns ('' = none; "
-        "default: the source's Hive partitions)",
-    )
-    p.add_argument("--include", action="append", default=[], metavar="GLOB")
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB")
-    p.add_argument("--target-file-size", help="output file size to aim for (default 128MB)")
-    p.add_argument("--chunk-size", help="input bytes per chunk (default 1GB)")
-    p.add_argument("--run-id", help="resume key (default: from source, target and run date)")
-    p.add_argument("--mode", choices=["append", "overwrite"], default=None)
-    p.add_argument("--rewrite", action="append", default=[], metavar="OLD=NEW")
-    p.add_argument("--register-table", metavar="DB.NAME")
-    p.add_argument("--dry-run", action="store_true", help="print the chunk plan; write nothing")
-    p.add_argument("--json", dest="json_out", metavar="FILE", help="write a JSON summary")
-    p.add_argument("--no-progress", action="store_true", help="no progress output")
+    CopyArgs.add_arguments(p)
     p.set_defaults(func=run)
 
 

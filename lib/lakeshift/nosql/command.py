@@ -13,7 +13,34 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from lakeshift.contracts import CommonArgs, Opt
+
+
+class TransformArgs(CommonArgs):
+    """The arguments of ``lakeshift transform`` (and of ``jobs/nosql_to_sql.py``)."""
+
+    COMMAND = ("transform",)
+    JOB = "jobs/nosql_to_sql.py"
+
+    config: Annotated[str, Opt(help="transform YAML (source, mapping, target)")]
+    mode: Annotated[
+        Literal["create", "replace", "append"] | None,
+        Opt(
+            switches=(
+                ("create", "--create", "create the tables; fail if one exists"),
+                ("replace", "--replace", "drop and re-create the tables"),
+                (
+                    "append",
+                    "--append",
+                    "create missing tables and append (resume a run with the same run_id)",
+                ),
+            )
+        ),
+    ] = None
+    run_id: Annotated[str | None, Opt(help="run id (default: the config's, else a new one)")] = None
+    summary: Annotated[str | None, Opt(help="also write the JSON summary to this file")] = None
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -50,32 +77,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description="Read documents, map them with the mapping, load tables and quarantine, "
         "check documents in = loaded + quarantined, print a JSON summary.",
     )
-    t.add_argument("--config", required=True, help="transform YAML (source, mapping, target)")
-    mode = t.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--create",
-        dest="mode",
-        action="store_const",
-        const="create",
-        help="create the tables; fail if one exists",
-    )
-    mode.add_argument(
-        "--replace",
-        dest="mode",
-        action="store_const",
-        const="replace",
-        help="drop and re-create the tables",
-    )
-    mode.add_argument(
-        "--append",
-        dest="mode",
-        action="store_const",
-        const="append",
-        help="create missing tables and append (resume a run with the same run_id)",
-    )
-    t.add_argument("--run-id", help="run id (default: the config's, else a new one)")
-    t.add_argument("--summary", help="also write the JSON summary to this file")
-    t.set_defaults(func=run_transform_cmd, mode=None)
+    TransformArgs.add_arguments(t)
+    t.set_defaults(func=run_transform_cmd)
 
 
 def _options(items: list[str]) -> dict[str, str]:

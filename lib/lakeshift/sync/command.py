@@ -13,11 +13,46 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from lakeshift.config import load_model
+from lakeshift.contracts import CommonArgs, Opt
 from lakeshift.runtime import profile_from_args, run_date_from_args
 from lakeshift.sync.config import SyncConfig
+
+
+class SyncArgs(CommonArgs):
+    """The arguments of ``lakeshift sync`` (and of ``jobs/incremental_sync.py``)."""
+
+    COMMAND = ("sync",)
+    JOB = "jobs/incremental_sync.py"
+
+    action: Annotated[
+        Literal["run", "start-point", "status"],
+        Opt(positional=True, help="run (default), start-point (before the bulk copy) or status"),
+    ] = "run"
+    config: Annotated[str, Opt(help="sync YAML file")]
+    once: Annotated[bool, Opt(help="catch up, then stop")] = False
+    max_batches: Annotated[int | None, Opt(help="stop after N batches (--once)")] = None
+    trigger_seconds: Annotated[float | None, Opt(help="continuous trigger interval")] = None
+    stop_after: Annotated[float | None, Opt(help="continuous: stop after this many seconds")] = None
+    json_out: Annotated[
+        str | None,
+        Opt(
+            "--json",
+            metavar="FILE",
+            help="write a JSON summary: the start point, or the events applied and the lag "
+            "(seconds, events) left after the last batch",
+        ),
+    ] = None
+
+    def argv(self, *, with_command: bool = False) -> list[str]:
+        """The action is always written out (``run`` too): it is positional and optional."""
+        line = super().argv(with_command=with_command)
+        if self.action == "run":
+            at = 1 if with_command else 0
+            line.insert(at, "run")
+        return line
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -28,23 +63,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="live sync after the bulk copy: apply inserts, updates and deletes idempotently",
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
-    p.add_argument(
-        "action",
-        nargs="?",
-        choices=["run", "start-point", "status"],
-        default="run",
-        help="run (default), start-point (before the bulk copy) or status",
-    )
-    p.add_argument("--config", required=True, help="sync YAML file")
-    p.add_argument("--once", action="store_true", help="catch up, then stop")
-    p.add_argument("--max-batches", type=int, default=None, help="stop after N batches (--once)")
-    p.add_argument(
-        "--trigger-seconds", type=float, default=None, help="continuous trigger interval"
-    )
-    p.add_argument(
-        "--stop-after", type=float, default=None, help="continuous: stop after this many seconds"
-    )
+    SyncArgs.add_arguments(p)
     p.set_defaults(func=run)
+
+
+def _write_json(path: str | None, data: dict[str, Any]) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True, default=str)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,13 +98,27 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "start-point":
             point = engine.record_start_point(spark, cfg)
             print(f"sync {cfg.name}: start point recorded: {json.dumps(point, default=str)}")
+            _write_json(args.json_out, {"name": cfg.name, "start_point": point})
             return 0
         if args.once:
-            total = 0
+            total, batches, last = 0, 0, None
             for report in engine.run_once(spark, cfg, max_batches=args.max_batches):
                 total += report.events
+                batches += 1
+                last = report
                 print(report.line(), flush=True)
             print(f"sync {cfg.name}: caught up ({total} events applied)", flush=True)
+            _write_json(
+                args.json_out,
+                {
+                    "name": cfg.name,
+                    "batches": batches,
+                    "events": total,
+                    "position": last.position if last else None,
+                    "lag_seconds": (last.lag_seconds or 0.0) if last else 0.0,
+                    "behind": last.behind if last else {},
+                },
+            )
             return 0
         engine.run_continuous(
             spark,

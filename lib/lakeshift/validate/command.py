@@ -17,9 +17,12 @@ from __future__ import annotations
 import argparse
 import logging
 import uuid
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from lakeshift.config.base import validate_model
+from lakeshift.contracts import CommonArgs, Opt
 from lakeshift.errors import LakeshiftError, UsageError
 from lakeshift.validate.config import Outputs, TableSpec, load_config
 from lakeshift.validate.options import ValidateOptions, parse_tolerance
@@ -28,52 +31,76 @@ from lakeshift.validate.result import ValidationResult
 log = logging.getLogger(__name__)
 
 
-def _add_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "left", nargs="?", help="source spec, e.g. parquet:/src/t or jdbc:postgresql://…"
+class ValidateArgs(CommonArgs):
+    """The arguments of ``lakeshift validate`` (and of ``jobs/validate.py``)."""
+
+    COMMAND = ("validate",)
+    JOB = "jobs/validate.py"
+
+    left: Annotated[
+        str | None,
+        Opt(positional=True, help="source spec, e.g. parquet:/src/t or jdbc:postgresql://…"),
+    ] = None
+    right: Annotated[str | None, Opt(positional=True, help="target spec, e.g. delta:/lake/t")] = (
+        None
     )
-    p.add_argument("right", nargs="?", help="target spec, e.g. delta:/lake/t")
-    p.add_argument("--keys", help="comma-separated key columns (default: keyless)")
-    p.add_argument(
-        "--tolerance",
-        action="append",
-        default=[],
-        metavar="COL=RULE",
-        help="abs:N, rel:N, skew:1ms, digits:N, trim, rtrim, casefold, nfc, set, unordered "
-        "(repeatable; COL '*' sets the default rule)",
+    keys: Annotated[str | None, Opt(help="comma-separated key columns (default: keyless)")] = None
+    tolerance: Annotated[
+        list[str],
+        Opt(
+            metavar="COL=RULE",
+            help="abs:N, rel:N, skew:1ms, digits:N, trim, rtrim, casefold, nfc, set, unordered "
+            "(repeatable; COL '*' sets the default rule)",
+        ),
+    ] = Field(default_factory=list)
+    threshold: Annotated[float | None, Opt(help="allowed deviation rate (default 0)")] = None
+    rename: Annotated[
+        list[str], Opt(metavar="OLD=NEW", help="rename a left column to the right name")
+    ] = Field(default_factory=list)
+    exclude: Annotated[
+        str | None, Opt(help="comma-separated columns left out of the comparison")
+    ] = None
+    cast: Annotated[
+        list[str], Opt(metavar="COL=TYPE", help="cast a column on both sides before comparing")
+    ] = Field(default_factory=list)
+    filter: Annotated[str | None, Opt(help="SQL row filter applied to both sides")] = None
+    decimal_scale: Annotated[int | None, Opt(help="agreed scale of exact numerics")] = None
+    timestamp_precision: Annotated[
+        Literal["seconds", "millis", "micros"] | None, Opt(help="timestamp precision compared")
+    ] = None
+    buckets: Annotated[int | None, Opt(help="number of key-hash buckets")] = None
+    samples: Annotated[int | None, Opt(help="differences carried into reports (default 20)")] = None
+    aggregates: Annotated[Literal["auto", "on", "off"] | None, Opt(help="aggregate pre-check")] = (
+        None
     )
-    p.add_argument("--threshold", type=float, help="allowed deviation rate (default 0)")
-    p.add_argument(
-        "--rename",
-        action="append",
-        default=[],
-        metavar="OLD=NEW",
-        help="rename a left column to the right name",
+    partition_by: Annotated[
+        str | None, Opt(help="comma-separated columns with per-partition verdicts")
+    ] = None
+    expectations: Annotated[
+        str | None, Opt(metavar="FILE", help="great-expectations YAML run on the target")
+    ] = None
+    name: Annotated[str | None, Opt(help="table name in reports (default: the target spec)")] = None
+    config: Annotated[str | None, Opt(help="YAML with defaults/templates/tables (many tables)")] = (
+        None
     )
-    p.add_argument("--exclude", help="comma-separated columns left out of the comparison")
-    p.add_argument(
-        "--cast",
-        action="append",
-        default=[],
-        metavar="COL=TYPE",
-        help="cast a column on both sides before comparing",
+    json_out: Annotated[str | None, Opt("--json", metavar="FILE", help="write the JSON report")] = (
+        None
     )
-    p.add_argument("--filter", help="SQL row filter applied to both sides")
-    p.add_argument("--decimal-scale", type=int, help="agreed scale of exact numerics")
-    p.add_argument("--timestamp-precision", choices=["seconds", "millis", "micros"])
-    p.add_argument("--buckets", type=int, help="number of key-hash buckets")
-    p.add_argument("--samples", type=int, help="differences carried into reports (default 20)")
-    p.add_argument("--aggregates", choices=["auto", "on", "off"], help="aggregate pre-check")
-    p.add_argument("--partition-by", help="comma-separated columns with per-partition verdicts")
-    p.add_argument(
-        "--expectations", metavar="FILE", help="great-expectations YAML run on the target"
-    )
-    p.add_argument("--name", help="table name in reports (default: the target spec)")
-    p.add_argument("--config", help="YAML with defaults/templates/tables (many tables)")
-    p.add_argument("--json", dest="json_out", metavar="FILE", help="write the JSON report")
-    p.add_argument("--html", metavar="FILE", help="write the HTML report")
-    p.add_argument("--junit", metavar="FILE", help="write JUnit XML")
-    p.add_argument("--results", metavar="delta:PATH", help="append to Delta result tables")
+    html: Annotated[str | None, Opt(metavar="FILE", help="write the HTML report")] = None
+    junit: Annotated[str | None, Opt(metavar="FILE", help="write JUnit XML")] = None
+    results: Annotated[
+        str | None, Opt(metavar="delta:PATH", help="append to Delta result tables")
+    ] = None
+
+
+class RepairArgs(ValidateArgs):
+    """The arguments of ``lakeshift repair`` (``jobs/validate.py repair …``)."""
+
+    COMMAND = ("repair",)
+
+    def job_argv(self) -> list[str]:
+        """``repair`` first: the validate entry point runs both commands."""
+        return ["repair", *self.argv()]
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -85,7 +112,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_options(p)
+    ValidateArgs.add_arguments(p)
     p.set_defaults(func=run)
     r = subparsers.add_parser(
         "repair",
@@ -94,7 +121,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_options(r)
+    RepairArgs.add_arguments(r)
     r.set_defaults(func=run_repair)
 
 
