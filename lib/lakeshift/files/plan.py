@@ -335,7 +335,8 @@ class VerifyPlan:
 
     Attributes:
         compare: files of the same size on both sides (their checksums decide).
-        missing: source files and folders absent from the target (folders end in ``/``).
+        missing: source files and empty folders absent from the target (folders end in
+            ``/``; a folder with files is missing when they are).
         differing: ``(path, reason)`` known from the listings (size, kind, link text).
         extra: target files and folders absent from the source (folders end in ``/``).
         skipped: source entries the special-file policy leaves out.
@@ -384,7 +385,8 @@ def verify_plan(
         else:
             out.compare.append(f)
     dirs = {r for r, e in target.items() if e.is_dir}
-    out.missing += [f"{r}/" for r in sorted(d.source_dirs - dirs) if r not in d.protected]
+    # folders holding files exist with them (and on S3 only so); empty ones must be there
+    out.missing += [f"{r}/" for r in d.empty_dirs if r not in dirs]
     out.missing.sort()
     kept = d.kept() | set(keep)
     out.extra = sorted(

@@ -130,7 +130,7 @@ class Summary:
             return 1
         if self.kind == "verify" and (self.missing or self.extra or self.differing):
             return 1
-        if self.kind == "repair" and self.extra > self.deleted:  # extras kept (no --delete)
+        if self.kind == "repair" and self.extra > self.deleted + len(self.deleted_dirs):
             return 1
         return 0
 
@@ -441,9 +441,9 @@ class _Run:
 
     def _listing_problems(self, d: Diff | VerifyPlan) -> None:
         s = self.summary
-        s.skipped = [{"path": r, "reason": why} for r, why in d.skipped[:MAX_LISTED]]
+        s.skipped = [{"path": r, "reason": why} for r, why in sorted(d.skipped)[:MAX_LISTED]]
         s.failed += len(d.failed)
-        s.failed_files += [{"path": r, "reason": why} for r, why in d.failed[:MAX_LISTED]]
+        s.failed_files += [{"path": r, "reason": w} for r, w in sorted(d.failed)[:MAX_LISTED]]
 
     def _copy(self, pool: worker.Pool | None) -> Summary:
         cfg, src, dst, state, summary = self.cfg, self.src, self.dst, self.state, self.summary
