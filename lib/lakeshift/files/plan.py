@@ -401,7 +401,7 @@ def verify_plan(
         ]
         + [
             f"{r}/"
-            for r in dirs - d.source_dirs
+            for r in dirs - d.source_dirs - kept  # a folder named like a file: differing
             if not is_blacklisted(r, blacklist) and not is_protected(r, d.protected)
         ]
     )
@@ -445,6 +445,7 @@ def delete_plan(
         for r, e in target.items()
         if e.is_dir
         and r not in d.source_dirs
+        and r not in kept  # the source has a file of that name: never removed for it
         and not is_blacklisted(r, blacklist)
         and not is_protected(r, d.protected)
     }

@@ -282,7 +282,8 @@ def _list_target(
     root = source_fs.stat(dst, "")
     if root is None or not root.is_dir:
         return {}
-    return {e.rel: e for e in source_fs.list_tree(dst, reserved=reserved, symlinks="preserve")}
+    listed = source_fs.list_tree(dst, reserved=reserved, symlinks="preserve", special=True)
+    return {e.rel: e for e in listed}
 
 
 def _delete(  # noqa: PLR0917
@@ -452,7 +453,11 @@ class _Run:
             sink_fs.abort_stale_uploads(dst)
         loaded = mf.load(state)
         written = {r.output for r in loaded.records.values() if r.output}  # concat outputs
-        entries = list(source_fs.list_tree(src, reserved=self.src_reserved, symlinks=cfg.symlinks))
+        entries = list(
+            source_fs.list_tree(
+                src, reserved=self.src_reserved, symlinks=cfg.symlinks, special=True
+            )
+        )
         target = _list_target(dst, self.dst_reserved) if cfg.update or cfg.delete else None
         self.phase("list")
         files = [e for e in entries if not e.is_dir and not e.kind]
@@ -576,7 +581,11 @@ class _Run:
         cfg, src, dst, summary = self.cfg, self.src, self.dst, self.summary
         loaded = mf.load(self.state)
         outputs = {r.output for r in loaded.records.values() if r.output}
-        entries = list(source_fs.list_tree(src, reserved=self.src_reserved, symlinks=cfg.symlinks))
+        entries = list(
+            source_fs.list_tree(
+                src, reserved=self.src_reserved, symlinks=cfg.symlinks, special=True
+            )
+        )
         target = _list_target(dst, self.dst_reserved)
         self.phase("list")
         files = [e for e in entries if not e.is_dir and not e.kind]

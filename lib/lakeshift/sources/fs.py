@@ -418,7 +418,11 @@ def _list_s3(loc: Location, reserved: tuple[str, ...]) -> Iterator[FileEntry]:
 
 
 def list_tree(
-    loc: Location, reserved: tuple[str, ...] = (), symlinks: str = "follow"
+    loc: Location,
+    reserved: tuple[str, ...] = (),
+    symlinks: str = "follow",
+    *,
+    special: bool = False,
 ) -> Iterator[FileEntry]:
     """List every file and folder under ``loc`` once (one recursive listing).
 
@@ -431,12 +435,18 @@ def list_tree(
         reserved: relative paths to leave out with everything below them (lakeshift's own
             state and staging folders).
         symlinks: ``follow`` lists what links point to; anything else lists links as links.
+        special: also yield the entries that are neither files, folders nor (with
+            ``symlinks`` other than ``follow``) links: FIFOs, sockets, devices, broken links,
+            loops and folders that cannot be listed, each with its ``kind``. Without it
+            they are left out.
 
     Raises:
         SourceError: the root does not exist or cannot be listed.
     """
     if loc.kind == "local":
-        yield from _walk_local(loc, reserved, symlinks)
+        for e in _walk_local(loc, reserved, symlinks):
+            if special or not e.kind or e.kind == SYMLINK:
+                yield e
         return
     if loc.kind == "s3":
         yield from _list_s3(loc, reserved)
