@@ -137,7 +137,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         (
             "--chunk-size",
             8 << 20,
-            "read buffer; on S3 files up to this size are written with one PUT (default 8MB)",
+            "read buffer; on S3 files up to this size (or below 5MB) are written with one PUT, "
+            "larger ones streamed into a multipart upload of such parts (default 8MB)",
         ),
         (
             "--split-above",

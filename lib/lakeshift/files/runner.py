@@ -1,14 +1,18 @@
 """Driver side of ``lakeshift files``: list once, diff with the manifest, plan, copy, report.
 
-What a run lists:
+Before anything is read or written, SRC and DST are checked on their resolved paths
+(:func:`lakeshift.sources.fs.check_locations`). What a run lists:
 
 * the source tree, once (one recursive listing; the only way to see new and changed files);
-* the target tree only with ``--delete`` (to find files absent from the source);
+* the target tree with ``--update`` (the target decides what is copied), ``--delete`` (to find
+  files and folders absent from the source) and ``--verify`` (to compare the mirror);
 * the state folder (manifest versions and journals).
 
-Files the manifest holds as verified with the source's current size and mtime are not touched
-at all, on either side. Every other selected file is stat'ed on the source (and, for adopt /
-``--update`` candidates, on the target) by the task that copies it.
+Files the manifest holds as verified with the source's current size, mtime and ctime (and,
+with ``--update``, the target's current stamp) are not touched at all, on either side. Every
+other selected file is stat'ed on the source (and, for adopt candidates, on the target) by
+the task that copies it. ``--verify`` runs the same tasks to compare instead of copying and
+writes nothing.
 
 Example:
     >>> cfg = FilesConfig(src="/data/in", dst="/data/out", local=True)  # doctest: +SKIP
