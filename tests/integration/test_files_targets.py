@@ -111,8 +111,13 @@ def test_unwritable_target_exit_2_nothing_written(tmp_path: Path) -> None:
     (tmp_path / "ro_existing").chmod(0o555)
     before = _snapshot(tmp_path)
     try:
-        for dst in (ro / "new/deeper", tmp_path / "ro_existing"):
-            argv = [sys.executable, "-m", "lakeshift.cli", "files", str(src), str(dst)]
+        cases = [
+            [str(ro / "new/deeper")],
+            [str(tmp_path / "ro_existing")],
+            [str(tmp_path / "fine"), "--state", str(ro / "state")],  # only the state is not
+        ]
+        for dst in cases:
+            argv = [sys.executable, "-m", "lakeshift.cli", "files", str(src), *dst]
             out = subprocess.run(
                 [*NO_DAC, *argv, "--local", "--no-progress"],
                 cwd=REPO,

@@ -934,10 +934,11 @@ MAX_PROBLEMS = 1000  # most differences one --verify task reports by name
 def _limits(ctx: CopyContext, dst: Location) -> TokenBucket:
     """The run's shared bandwidth cap, and its request budget installed for S3 targets."""
     limiter = shared_limiter(ctx.limits) if ctx.limits else None
+    observer = None  # also clears a budget an earlier run left in a reused (Spark) worker
     if ctx.requests_per_s and limiter is not None and dst.kind == "s3":
         bucket_name, root = source_fs.bucket_key(dst.root)
-        budget = RequestBudget(ctx.requests_per_s, bucket_name, root, limiter)
-        source_fs.set_request_observer(budget.observe)
+        observer = RequestBudget(ctx.requests_per_s, bucket_name, root, limiter).observe
+    source_fs.set_request_observer(observer)
     return TokenBucket(ctx.rate, limiter=limiter)
 
 

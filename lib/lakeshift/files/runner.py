@@ -391,7 +391,8 @@ class _Run:
         """Validate SRC and DST (and a separate state folder) before anything is written."""
         source_fs.check_locations(self.src, self.dst, write=self.writes and not self.cfg.dry_run)
         if self.cfg.state:
-            source_fs.check_locations(self.src, self.state, what="state folder")
+            write = self.writes and not self.cfg.dry_run
+            source_fs.check_locations(self.src, self.state, write=write, what="state folder")
 
     def close(self) -> None:
         if self.limits:

@@ -726,18 +726,18 @@ def _check_local_inside(src: Location, dst: Location, *, what: str) -> None:
         raise UsageError(f"source is inside the target ({rd}): {src.uri}")
 
 
-def _check_local_target(dst: Location, *, write: bool) -> None:
+def _check_local_target(dst: Location, *, write: bool, what: str = "target") -> None:
     rd = os.path.realpath(dst.root)
     ancestors = list(_existing_ancestors(rd))
     if not ancestors:
-        raise UsageError(f"target folder has no existing parent: {dst.uri}")
+        raise UsageError(f"{what} folder has no existing parent: {dst.uri}")
     nearest, st = ancestors[0]
     if not stat_mod.S_ISDIR(st.st_mode):
         if nearest == rd:
-            raise UsageError(f"target is a file, expected a folder: {dst.uri}")
-        raise UsageError(f"target is below a file, expected folders: {nearest}")
+            raise UsageError(f"{what} is a file, expected a folder: {dst.uri}")
+        raise UsageError(f"{what} is below a file, expected folders: {nearest}")
     if write and not os.access(nearest, os.W_OK | os.X_OK):
-        raise UsageError(f"target is not writable (permission denied): {nearest}")
+        raise UsageError(f"{what} is not writable (permission denied): {nearest}")
 
 
 def _check_s3(src: Location, dst: Location, *, write: bool, what: str) -> None:
@@ -810,8 +810,8 @@ def check_locations(
         src: the source folder.
         dst: the folder to check against it.
         write: whether ``dst`` will be written.
-        what: ``target``, or e.g. ``state folder`` for a separate manifest location (only
-            checked not to be inside the source).
+        what: ``target``, or e.g. ``state folder`` for a separate manifest location (checked
+            not to be inside the source and, locally, to be a writable folder).
 
     Raises:
         UsageError: one line, ``<what is wrong>: <where>``.
@@ -825,8 +825,7 @@ def check_locations(
     if dst.kind == "local":
         if src.kind == "local":
             _check_local_inside(src, dst, what=what)
-        if what == "target":
-            _check_local_target(dst, write=write)
+        _check_local_target(dst, write=write, what=what)
     elif dst.kind == "s3":
         _check_s3(src, dst, write=write, what=what)
     else:
