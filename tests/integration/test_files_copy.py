@@ -189,7 +189,9 @@ def test_file_deleted_during_copy_is_reported_vanished(tmp_path: Path, hook: Non
     copier.set_test_hook(remove)
     s = run_files(_cfg(src, dst, chunk_bytes=64 * 1024))
 
-    assert [(f["path"], f["reason"]) for f in s.failed_files] == [(victim, "vanished from source")]
+    assert [(f["path"], f["reason"]) for f in s.failed_files] == [
+        (victim, f"vanished from source: SRC/{victim}")
+    ]
     expected.pop(victim)
     assert sha_tree(dst) == expected
 
@@ -238,7 +240,7 @@ def test_cli_exit_codes_and_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         cli.main(["files", str(src), str(tmp_path / "o2"), "--checksum", "crc64"])
     assert exc.value.code == 2
     assert cli.main(["files", str(tmp_path / "missing"), str(tmp_path / "o3"), "--local"]) == 2
-    assert "expected SRC to be an existing folder" in capsys.readouterr().err
+    assert "source folder not found: " in capsys.readouterr().err
 
 
 def test_local_to_s3_and_back(tmp_path: Path, moto_s3, monkeypatch: pytest.MonkeyPatch) -> None:

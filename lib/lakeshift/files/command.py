@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
+from pydantic import ValidationError
+
 from lakeshift.config import expand_macros, parse_size
-from lakeshift.config.base import validate_model
+from lakeshift.errors import ConfigError, LakeshiftError
 from lakeshift.files.checksum import ALGORITHMS
 from lakeshift.files.config import FilesConfig
+
+# config field -> the flag that sets it (for messages)
+_FLAGS = {
+    "src": "SRC",
+    "dst": "DST",
+    "verify": "--verify-mode",
+    "verify_mirror": "--verify",
+    "bandwidth_mb": "--bandwidth",
+    "task_bytes": "--task-size",
+    "chunk_bytes": "--chunk-size",
+    "split_bytes": "--split-above",
+    "part_bytes": "--part-size",
+    "concat_bytes": "--concat-size",
+    "json_path": "--json",
+}
 
 
 def _size(value: str) -> int:
@@ -32,7 +50,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description=(
             "Copy SRC to DST (local paths, hdfs://, s3://) with streaming checksums, atomic "
             "writes and a manifest under DST/_lakeshift_files; reruns copy only what is new or "
-            "changed. Exit 0 ok, 1 if any file failed, 2 on bad input."
+            "changed. With --verify, compare a finished mirror instead (nothing is written "
+            "unless --repair). Exit 0 ok, 1 if any file failed (or --verify found "
+            "differences), 2 on bad input (one line: lakeshift files: error: <what>: <where>)."
         ),
     )
     p.add_argument("src", help="source folder (macros like ${ds} are expanded)")
@@ -40,19 +60,53 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--state", help="manifest folder (default: DST/_lakeshift_files)")
     p.add_argument("--checksum", choices=ALGORITHMS, default="crc32c", help="default: crc32c")
     p.add_argument(
-        "--verify",
+        "--verify-mode",
         choices=["readback", "stream"],
         default="readback",
-        help="readback: re-read the staged target and compare checksums (default); "
-        "stream: checksum of the written stream plus size check",
+        help="how each written file is verified: readback re-reads the staged target and "
+        "compares checksums (default); stream: checksum of the written stream plus size check",
+    )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="compare a finished mirror end to end instead of copying: list both sides, "
+        "checksum every file of the same size on both, report every missing, extra or "
+        "differing file (exit 1 if any); writes nothing",
+    )
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="with --verify: then re-copy the missing and differing files (and, with "
+        "--delete, remove the extra ones)",
     )
     p.add_argument(
         "--update",
         action="store_true",
-        help="skip files whose target has the same size and checksum",
+        help="decide from the target: copy files missing there or of another size; a file of "
+        "the same size is skipped only when its checksum matches (the manifest's checksum "
+        "counts while the target's size/mtime/inode or ETag is unchanged)",
     )
-    p.add_argument("--delete", action="store_true", help="remove target files absent from SRC")
+    p.add_argument(
+        "--checksum-always",
+        action="store_true",
+        help="re-read every source file whose size and mtime match the manifest and compare "
+        "checksums (default: only files whose ctime changed, e.g. after touch -r)",
+    )
+    p.add_argument(
+        "--delete",
+        action="store_true",
+        help="remove target files and folders absent from SRC (never the state folder); "
+        "names what it removed",
+    )
     p.add_argument("--dry-run", action="store_true", help="plan and report only")
+    p.add_argument(
+        "--symlinks",
+        choices=["follow", "preserve", "skip"],
+        default="follow",
+        help="follow: copy what a link points to, broken links fail (default); preserve: "
+        "copy links as links (local targets; skipped and reported on S3/HDFS); skip: skip "
+        "and report. FIFOs, sockets and devices are never opened: skipped and reported",
+    )
     p.add_argument("--preserve", action="store_true", help="keep modification times (local)")
     p.add_argument("--include", action="append", default=[], metavar="GLOB")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB")
@@ -67,7 +121,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--bandwidth",
         type=float,
         metavar="MB_PER_S",
-        help="job-wide cap in MiB/s, shared by concurrent tasks",
+        help="cap in MiB/s for the whole run: one limit shared by all its tasks, threads and "
+        "processes on a machine (one file alone gets all of it)",
+    )
+    p.add_argument(
+        "--max-requests-per-s",
+        type=float,
+        metavar="N",
+        help="S3 targets: at most N requests per second per top-level prefix of DST "
+        "(PUT, multipart, GET, HEAD, DELETE, LIST; shared like --bandwidth)",
     )
     sizes = [
         ("--task-size", 256 << 20, "bytes per task for small files (default 256MB)"),
@@ -75,7 +137,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         (
             "--chunk-size",
             8 << 20,
-            "read buffer; on S3 files up to this size are written with one PUT (default 8MB)",
+            "read buffer; on S3 files up to this size (or below 5MB) are written with one PUT, "
+            "larger ones streamed into a multipart upload of such parts (default 8MB)",
         ),
         (
             "--split-above",
@@ -140,8 +203,13 @@ def config_from_args(args: argparse.Namespace) -> FilesConfig:
         "dst": x(args.dst),
         "state": x(args.state),
         "checksum": args.checksum,
-        "verify": args.verify,
+        "verify": args.verify_mode,
+        "verify_mirror": args.verify,
+        "repair": args.repair,
         "update": args.update,
+        "checksum_always": args.checksum_always,
+        "symlinks": args.symlinks,
+        "max_requests_per_s": args.max_requests_per_s,
         "delete": args.delete,
         "dry_run": args.dry_run,
         "preserve": args.preserve,
@@ -167,15 +235,41 @@ def config_from_args(args: argparse.Namespace) -> FilesConfig:
         "json_path": args.json_path,
         "progress": args.progress,
     }
-    return validate_model(FilesConfig, data, "lakeshift files")
+    try:
+        return FilesConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(config_message(exc)) from exc
+
+
+def config_message(exc: ValidationError) -> str:
+    """The first error of ``exc`` as ``<what>: <flag>`` (no pydantic wording or prefixes)."""
+    err = exc.errors()[0]
+    if err["type"] == "value_error" and "error" in err.get("ctx", {}):
+        return str(err["ctx"]["error"])  # our own validators say "<what>: <where>"
+    field = str(err["loc"][0]) if err["loc"] else ""
+    flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
+    msg = str(err["msg"])
+    msg = msg[:1].lower() + msg[1:]
+    found = err.get("input")
+    shown = f" (found {found!r})" if isinstance(found, str | int | float) else ""
+    return f"{msg}{shown}: {flag}"
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the copy; print the report; 0 ok, 1 if any file failed."""
+    """Run the copy (or ``--verify``); print the report; 0 ok, 1 if any file failed."""
+    cfg = config_from_args(args)
+    try:
+        return _run(cfg, args)
+    except OSError as exc:  # anything the run did not turn into words itself
+        where = exc.filename if isinstance(exc.filename, str) else cfg.dst
+        words = os.strerror(exc.errno).lower() if exc.errno else " ".join(str(exc).split())
+        raise LakeshiftError(f"{words}: {where}") from exc
+
+
+def _run(cfg: FilesConfig, args: argparse.Namespace) -> int:
     from lakeshift.files.runner import resolve_executor, run_files
     from lakeshift.runtime import profile_from_args
 
-    cfg = config_from_args(args)
     profile = profile_from_args(args, "lakeshift-files")
     # under spark-submit the master is not known before the session exists: start it then
     master = profile.master if profile.master is not None else "unknown"
@@ -187,4 +281,4 @@ def run(args: argparse.Namespace) -> int:
         with session(profile) as spark:
             summary = run_files(cfg, spark)
     print(summary.report(), flush=True)
-    return 1 if summary.failed else 0
+    return summary.exit_code()

@@ -11,6 +11,7 @@ from lakeshift.config.base import StrictModel
 Checksum = Literal["crc32c", "md5", "sha256"]
 Verify = Literal["readback", "stream"]
 Executor = Literal["auto", "spark", "processes", "threads"]
+Symlinks = Literal["follow", "preserve", "skip"]
 
 STATE_DIR = "_lakeshift_files"
 
@@ -23,16 +24,34 @@ class FilesConfig(StrictModel):
         dst: target folder.
         state: folder of the manifest and run journals (default ``<dst>/_lakeshift_files``).
         checksum: streaming checksum algorithm.
-        verify: ``readback`` re-reads the staged target and compares its checksum with the
-            source stream's; ``stream`` trusts the checksum of the written stream and checks sizes.
-        update: skip files whose target already has the same size and checksum.
-        delete: remove target files that are absent from the source.
+        verify: how each written file is verified (CLI ``--verify-mode``): ``readback``
+            re-reads the staged target and compares its checksum with the source stream's;
+            ``stream`` trusts the checksum of the written stream and checks sizes.
+        update: decide from the target (distcp's ``-update``): the target is listed, files
+            missing there or of another size are copied, files of the same size are skipped
+            only when their checksums match (the manifest's cached checksum counts only while
+            the target's stamp is unchanged; see :func:`lakeshift.files.plan.diff`).
+        checksum_always: re-read every source file whose size and mtime match the manifest
+            and compare its checksum (by default only files whose ctime changed are re-read).
+        verify_mirror: ``--verify``: compare a finished mirror end to end (both listings, the
+            checksum of every file of the same size on both sides) and report every missing,
+            extra or differing file; nothing is written.
+        repair: with ``verify_mirror``, re-copy the missing and differing files afterwards
+            (and, with ``delete``, remove the extra ones).
+        delete: remove target files and folders that are absent from the source.
         dry_run: plan and report only; nothing is written.
+        symlinks: ``follow`` (copy what a link points to; broken links fail), ``preserve``
+            (copy links as links where the target holds them: local paths; skipped and
+            reported elsewhere), ``skip`` (skipped and reported).
         preserve: copy modification times where the target store allows it (local paths).
         include: glob patterns (on the relative path); when given, a file must match one.
         exclude: glob patterns of files to leave out silently.
         blacklist: glob patterns of live folders: matching files are skipped and reported.
-        bandwidth_mb: job-wide cap in MiB/s shared by all concurrent tasks (``None``: no cap).
+        bandwidth_mb: job-wide cap in MiB/s: one limit shared by every task of the run (all
+            threads and processes on one machine; ``None``: no cap).
+        max_requests_per_s: request budget per top-level prefix of an S3 target, shared
+            like the bandwidth cap (``None``: none); see
+            :class:`lakeshift.files.throttle.RequestBudget`.
         task_bytes: target bytes per task (small files are grouped up to this).
         task_files: most files per task.
         big_file: files of at least this size get a task of their own.
@@ -74,13 +93,18 @@ class FilesConfig(StrictModel):
     checksum: Checksum = "crc32c"
     verify: Verify = "readback"
     update: bool = False
+    checksum_always: bool = False
+    verify_mirror: bool = False
+    repair: bool = False
     delete: bool = False
     dry_run: bool = False
     preserve: bool = False
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     blacklist: list[str] = Field(default_factory=list)
+    symlinks: Symlinks = "follow"
     bandwidth_mb: float | None = Field(default=None, gt=0)
+    max_requests_per_s: float | None = Field(default=None, gt=0)
     task_bytes: int = Field(default=256 << 20, ge=1)
     task_files: int = Field(default=2000, ge=1)
     big_file: int = Field(default=64 << 20, ge=1)
@@ -100,13 +124,15 @@ class FilesConfig(StrictModel):
     progress: bool = True
 
     @model_validator(mode="after")
-    def _distinct(self) -> FilesConfig:
-        src = self.src.rstrip("/")
-        dst = self.dst.rstrip("/")
-        if src == dst or dst.startswith(src + "/"):
-            raise ValueError(f"dst must not be inside src (src {self.src!r}, dst {self.dst!r})")
+    def _consistent(self) -> FilesConfig:
+        # SRC against DST (inside, the same folder, a file...) is checked on the resolved
+        # paths before the run starts: lakeshift.sources.fs.check_locations
         if self.dst.split("://", 1)[0] in ("s3", "s3a", "s3n") and self.part_bytes < 5 << 20:
             raise ValueError(
-                f"part_bytes: S3 needs parts of at least 5 MiB, found {self.part_bytes}"
+                f"S3 needs parts of at least 5 MiB, found {self.part_bytes} B: --part-size"
             )
+        if self.repair and not self.verify_mirror:
+            raise ValueError("--repair works with --verify only: --repair")
+        if self.verify_mirror and self.concat:
+            raise ValueError("--verify compares one-to-one copies, not concatenations: --concat")
         return self

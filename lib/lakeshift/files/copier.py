@@ -2,20 +2,25 @@
 
 For each file:
 
-1. stat the source (size, mtime) — gone means ``vanished``;
-2. with ``adopt`` (or ``--update``) and a target of the same size: checksum both sides; equal
-   means the file is recorded as verified without writing (``adopted``);
-3. stream source → staging file under ``<dst>/.lakeshift-tmp/`` while computing the checksum,
-   throttled by the task's token bucket;
-4. stat the source again: if the bytes read, the size or the mtime differ from step 1, the file
+1. stat the source (size, mtime) — gone means ``vanished``; anything but a regular file now
+   (a FIFO that replaced it) fails without being opened;
+2. with ``expect`` (the manifest's checksum of an unchanged target): checksum the source alone;
+   equal means ``checked``, nothing written;
+3. with ``adopt`` and a target of the same size: checksum both sides; equal means the file is
+   recorded as verified without writing (``adopted``);
+4. stream source → staged file (or an S3 PUT / multipart upload) while computing the checksum,
+   throttled by the run's shared bandwidth cap;
+5. stat the source again: if the bytes read, the size or the mtime differ from step 1, the file
    changed while being copied: the staging file is dropped and the copy retried (up to
    ``retries`` times), then reported failed;
-5. verify: ``readback`` re-reads the staging file and compares checksum and size with the
+6. verify: ``readback`` re-reads the staging file and compares checksum and size with the
    stream's; ``stream`` compares the staged file's size with the bytes streamed;
-6. commit: move the staging file to the final name (rename / S3 copy), optionally set mtime,
-   and (on S3, where the move is a server-side copy) check the final size.
+7. commit: move the staging file to the final name (link / rename), optionally set mtime, and
+   record the target's stamp (what ``--update`` trusts the checksum under).
 
-This module runs inside Spark tasks (``rdd.mapPartitions``) or in a local thread pool.
+Failures are recorded in words (:mod:`lakeshift.files.reasons`); only store errors that a retry
+can fix are retried. This module runs inside Spark tasks (``rdd.mapPartitions``), worker
+processes or a local thread pool.
 """
 
 from __future__ import annotations
@@ -28,19 +33,20 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+from lakeshift.files import reasons
 from lakeshift.files.checksum import Hasher, combine, new_hasher
 from lakeshift.files.manifest import JournalWriter, Record
-from lakeshift.files.plan import ConcatUnit
-from lakeshift.files.throttle import TokenBucket
+from lakeshift.files.plan import ConcatUnit, PlannedFile
+from lakeshift.files.throttle import RequestBudget, TokenBucket, shared_limiter
 from lakeshift.sinks import fs as sink_fs
 from lakeshift.sources import fs as source_fs
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from lakeshift.files.plan import PlannedFile, Task
+    from lakeshift.files.plan import Task
     from lakeshift.sources.fs import Location
 
 # Test-only: seconds to sleep after each file (lets a test kill a run mid-copy).
@@ -58,7 +64,12 @@ def set_test_hook(hook: Callable[[str, int], None] | None) -> None:
 
 @dataclass(frozen=True)
 class CopyContext:
-    """Everything a task needs; small and picklable (no filesystem objects, no secrets)."""
+    """Everything a task needs; small and picklable (no filesystem objects, no secrets).
+
+    ``rate`` is the bandwidth cap in bytes/s and ``requests_per_s`` the per-prefix request
+    budget, both shared through the limits file ``limits`` by every task on one machine;
+    ``verify_only`` compares instead of copying (``--verify``).
+    """
 
     src: str
     dst: str
@@ -76,6 +87,10 @@ class CopyContext:
     rate: float | None = None
     s3_endpoint: str | None = None
     s3_region: str | None = None
+    symlinks: str = "follow"
+    limits: str | None = None
+    requests_per_s: float | None = None
+    verify_only: bool = False
 
     def locations(self) -> tuple[Location, Location, Location]:
         """Resolve source, target and state locations (filesystems are cached per process)."""
@@ -131,6 +146,7 @@ def _hash_stream(
     """Checksum ``inp`` to its end, or its first ``limit`` bytes."""
     h = new_hasher(algo)
     n = 0
+    buf = buf[: bucket.chunk(len(buf))]
     while True:
         k = inp.readinto(buf if limit is None else buf[: min(len(buf), limit - n)])  # type: ignore[attr-defined]
         if not k:
@@ -161,6 +177,7 @@ def _pump(
     hook = _HOOK
     last = b""
     start = done
+    buf = buf[: bucket.chunk(len(buf))]  # with a cap: small chunks, a smooth rate
     while done - start < limit:
         k = inp.readinto(buf[: min(len(buf), limit - (done - start))])  # type: ignore[attr-defined]
         if not k:
@@ -185,8 +202,11 @@ def _checksum_of(
     bucket: TokenBucket,
     *,
     limit: int | None = None,
+    target: bool = False,
 ) -> tuple[str, int]:
-    with source_fs.open_path(loc, path) as inp:
+    """Checksum and size of ``path``; ``target``: a read of the target store (S3: one GET)."""
+    opener = source_fs.open_object if target else source_fs.open_path
+    with opener(loc, path) as inp:
         return _hash_stream(inp, algo, _buffer(chunk), bucket, limit)
 
 
@@ -208,14 +228,15 @@ def _stream_local(
     src, rel, bucket, limit = job.src, job.rel, job.bucket, job.st0.size + 1
     hook = _HOOK
     try:
-        fi = os.open(src.path(rel), os.O_RDONLY | os.O_CLOEXEC)
+        fi = source_fs.open_fd(src.path(rel))
     except FileNotFoundError as exc:
         raise _Vanished from exc
+    chunk = bucket.chunk(ctx.chunk_bytes)
     try:
         n = 0
         while n < limit:
             try:
-                k = os.copy_file_range(fi, fo, min(ctx.chunk_bytes, limit - n), n, n)
+                k = os.copy_file_range(fi, fo, min(chunk, limit - n), n, n)
             except OSError as exc:
                 if n == 0 and exc.errno in _NO_COPY_RANGE:
                     return None
@@ -272,10 +293,11 @@ def _stream(
 
 
 def _put_small(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
-    """Object-store fast path for a file that fits one buffer: a single PUT to the final key.
+    """Object-store fast path for a small file (see :func:`_one_put`): a single PUT.
 
     One PUT is atomic on S3 (the object appears whole or not at all), so no staging copy is
-    needed. Returns the record fields, or ``None`` when the source changed while being read.
+    needed; the PUT carries the bytes' MD5. Returns the record fields, or ``None`` when the
+    source changed while being read.
     """
     src, dst, rel, st0, bucket = job.src, job.dst, job.rel, job.st0, job.bucket
     h = new_hasher(ctx.checksum)
@@ -303,18 +325,78 @@ def _put_small(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
         return None
     digest = h.hexdigest()
     _test_delay()
-    sink_fs.put_object(dst, rel, b"".join(parts))
+    etag = sink_fs.put_object(dst, rel, b"".join(parts))
+    return _check_object(ctx, job, digest, n, etag)
+
+
+def _check_object(ctx: CopyContext, job: _Job, digest: str, n: int, etag: str) -> dict[str, str]:
+    """Verify an object just written whole to its final key; delete it on a mismatch."""
+    dst, rel = job.dst, job.rel
     if ctx.verify == "readback":
-        back, back_n = _checksum_of(dst, dst.path(rel), ctx.checksum, ctx.chunk_bytes, _FREE)
+        back, back_n = _checksum_of(
+            dst, dst.path(rel), ctx.checksum, ctx.chunk_bytes, _FREE, target=True
+        )
         ok = back == digest and back_n == n
     else:
-        final = source_fs.stat(dst, rel)
+        final = source_fs.stat(dst, rel, objects_only=True)
         ok = final is not None and final.size == n
     if not ok:
         sink_fs.remove(dst, dst.path(rel))
-        return {"status": "failed", "action": "failed", "reason": "target checksum mismatch"}
+        return {
+            "status": "failed",
+            "action": "failed",
+            "reason": f"target checksum mismatch: DST/{rel}",
+        }
     _test_delay()
-    return {"checksum": digest, "status": "verified", "action": "copied"}
+    stamp = source_fs.stamp_of(source_fs.FileEntry(rel, n, 0, tag=etag), dst.kind)
+    return {"checksum": digest, "status": "verified", "action": "copied", "dst": stamp}
+
+
+def _one_put(ctx: CopyContext, size: int) -> bool:
+    """Whether an S3 target gets the file with one PUT.
+
+    Files up to one buffer, or below S3's 5 MiB part minimum, are read whole into memory.
+    """
+    return size <= max(ctx.chunk_bytes, 5 << 20)
+
+
+def _stream_object(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
+    """S3 target, a file larger than one PUT: stream it into a multipart upload to its key.
+
+    Parts of ``chunk_bytes`` (at least 5 MiB) go up as they are read; the object appears only
+    when the upload completes, after the source was found unchanged (else the upload is
+    aborted and ``None`` returned). Verified like :func:`_put_small`.
+    """
+    src, dst, rel, st0 = job.src, job.dst, job.rel, job.st0
+    h = new_hasher(ctx.checksum)
+    try:
+        inp = source_fs.open_input(src, rel)
+    except FileNotFoundError as exc:
+        raise _Vanished from exc
+    writer = sink_fs.ObjectWriter(dst, rel, ctx.chunk_bytes)
+    try:
+        with inp:
+            n, _ = _pump(
+                inp,
+                writer,
+                _buffer(ctx.chunk_bytes),
+                [h],
+                bucket=job.bucket,
+                rel=rel,
+                limit=st0.size + 1,
+            )
+        st1 = source_fs.stat(src, rel, objects_only=True)
+        if st1 is None:
+            raise _Vanished
+        if n != st0.size or not _same(st0, st1):
+            writer.abort()
+            return None
+        _test_delay()  # uploaded, not completed: a kill leaves an invisible upload
+        etag = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return _check_object(ctx, job, h.hexdigest(), n, etag)
 
 
 class _Changed(Exception):
@@ -376,7 +458,7 @@ def _ranged_local(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
     src, dst, rel, st0, bucket = job.src, job.dst, job.rel, job.st0, job.bucket
     parts = _parts(st0.size, ctx.part_bytes)
     try:
-        fi = os.open(src.path(rel), os.O_RDONLY | os.O_CLOEXEC)
+        fi = source_fs.open_fd(src.path(rel))
     except FileNotFoundError as exc:
         raise _Vanished from exc
     staged: sink_fs.Staged | None = None
@@ -414,11 +496,16 @@ def _ranged_local(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
         else:
             good = size == st0.size
         if not good:
-            return {"status": "failed", "action": "failed", "reason": "target checksum mismatch"}
+            return {
+                "status": "failed",
+                "action": "failed",
+                "reason": f"target checksum mismatch: DST/{rel}",
+            }
         digest = combine(ctx.checksum, [got for got, _ in results])
         _test_delay()  # staged, not committed: a kill here leaves only a staging file
         staged.commit(st0.mtime_ns if ctx.preserve else None)
-        return {"checksum": digest, "status": "verified", "action": "copied"}
+        stamp = sink_fs.stamp(dst, rel)
+        return {"checksum": digest, "status": "verified", "action": "copied", "dst": stamp}
     except _Changed:
         return None
     finally:
@@ -471,7 +558,7 @@ def _multipart_s3(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
         if not _same(st0, st1):
             return None
         _test_delay()  # uploaded, not completed: a kill leaves an invisible upload
-        upload.complete()
+        etag = upload.complete()
         completed = True
     except _Changed:
         return None
@@ -479,7 +566,7 @@ def _multipart_s3(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
         if not completed:
             upload.abort()
     if ctx.verify == "readback":
-        with source_fs.open_ranges(dst, rel) as back_reader:
+        with source_fs.open_ranges(dst, rel, boto=True) as back_reader:
 
             def back(p: tuple[int, int]) -> tuple[str, int]:
                 data = back_reader.read(*p)
@@ -490,12 +577,22 @@ def _multipart_s3(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
             with ThreadPoolExecutor(max_workers=max(1, min(ctx.threads, len(parts)))) as pool:
                 good = list(pool.map(back, parts)) == sums
     else:
-        final = source_fs.stat(dst, rel)
+        final = source_fs.stat(dst, rel, objects_only=True)
         good = final is not None and final.size == st0.size
     if not good:
         sink_fs.remove(dst, dst.path(rel))
-        return {"status": "failed", "action": "failed", "reason": "target checksum mismatch"}
-    return {"checksum": combine(ctx.checksum, sums), "status": "verified", "action": "copied"}
+        return {
+            "status": "failed",
+            "action": "failed",
+            "reason": f"target checksum mismatch: DST/{rel}",
+        }
+    stamp = source_fs.stamp_of(source_fs.FileEntry(rel, st0.size, 0, tag=etag), dst.kind)
+    return {
+        "checksum": combine(ctx.checksum, sums),
+        "status": "verified",
+        "action": "copied",
+        "dst": stamp,
+    }
 
 
 _DELAY = 0.0  # seconds, from DELAY_ENV, read once per task (see run_task)
@@ -510,6 +607,27 @@ def _same(a: source_fs.FileEntry, b: source_fs.FileEntry | None) -> bool:
     return b is not None and a.size == b.size and a.mtime_ns == b.mtime_ns
 
 
+def _reason(
+    ctx: CopyContext, locs: tuple[Location, Location, Location], exc: BaseException, rel: str
+) -> str:
+    return reasons.describe(exc, rel, src_root=locs[0].root, dst_root=locs[1].root)
+
+
+def _copy_link(
+    ctx: CopyContext, locs: tuple[Location, Location, Location], f: PlannedFile
+) -> Record:
+    """``--symlinks preserve``: make the target a link with the source link's text."""
+    r = Record(f.rel, 0, f.mtime_ns, algo="", run_id=ctx.run_id, link=f.link)
+    try:
+        sink_fs.make_symlink(locs[1], f.rel, f.link, ctx.run_id)
+    except Exception as exc:
+        r.status, r.action, r.reason = "failed", "failed", _reason(ctx, locs, exc, f.rel)
+    else:
+        r.status, r.action = "verified", "copied"
+    r.updated_ns = time.time_ns()
+    return r
+
+
 def copy_file(
     ctx: CopyContext,
     locs: tuple[Location, Location, Location],
@@ -518,25 +636,41 @@ def copy_file(
 ) -> Record:
     """Copy one file (see the module docstring) and return its manifest record."""
     src, dst, _ = locs
+    follow = ctx.symlinks == "follow"
+    if f.link:
+        return _copy_link(ctx, locs, f)
 
     def rec(st: source_fs.FileEntry | None, **kw: object) -> Record:
         size = st.size if st else f.size
         mtime = st.mtime_ns if st else f.mtime_ns
         r = Record(f.rel, size, mtime, algo=ctx.checksum, run_id=ctx.run_id, **kw)  # type: ignore[arg-type]
+        r.ctime_ns = st.ctime_ns if st else 0
         r.updated_ns = time.time_ns()
         return r
 
+    def failed(reason: str) -> Record:
+        return rec(None, status="failed", action="failed", reason=reason)
+
+    vanished = f"vanished from source: SRC/{f.rel}"
     changed = 0
     error = ""
     for _attempt in range(ctx.retries + 1):
-        staged: sink_fs.Staged | None = None
         try:
-            st0 = source_fs.stat(src, f.rel)
+            st0 = source_fs.stat(src, f.rel, follow=follow, objects_only=True)
             if st0 is None or st0.is_dir:
-                return rec(None, status="failed", action="failed", reason="vanished from source")
-            if f.adopt or ctx.update:
-                cur = source_fs.stat(dst, f.rel)
-                if cur is not None and not cur.is_dir and cur.size == st0.size:
+                return failed(vanished)
+            if st0.kind:  # replaced by a link or a FIFO since it was listed: never opened
+                return failed(f"not a regular file now ({st0.kind}): SRC/{f.rel}")
+            if f.expect:  # the target holds f.expect (stamp unchanged): re-read the source only
+                s_sum, _ = _checksum_of(
+                    src, src.path(f.rel), ctx.checksum, ctx.chunk_bytes, bucket, limit=st0.size + 1
+                )
+                st1 = source_fs.stat(src, f.rel, follow=follow, objects_only=True)
+                if s_sum == f.expect and _same(st0, st1):
+                    return rec(st0, checksum=s_sum, status="verified", action="checked", dst=f.dst)
+            if f.adopt:
+                cur = source_fs.stat(dst, f.rel, follow=False, objects_only=True)
+                if cur is not None and not cur.is_dir and not cur.kind and cur.size == st0.size:
                     s_sum, _ = _checksum_of(
                         src,
                         src.path(f.rel),
@@ -546,69 +680,111 @@ def copy_file(
                         limit=st0.size + 1,
                     )
                     d_sum, _ = _checksum_of(
-                        dst, dst.path(f.rel), ctx.checksum, ctx.chunk_bytes, bucket
+                        dst, dst.path(f.rel), ctx.checksum, ctx.chunk_bytes, bucket, target=True
                     )
-                    if s_sum == d_sum and _same(st0, source_fs.stat(src, f.rel)):
-                        if ctx.preserve:
-                            sink_fs.set_mtime(dst, f.rel, st0.mtime_ns)
-                        return rec(st0, checksum=s_sum, status="verified", action="adopted")
+                    st1 = source_fs.stat(src, f.rel, follow=follow, objects_only=True)
+                    if s_sum == d_sum and _same(st0, st1):
+                        if ctx.preserve and sink_fs.set_mtime(dst, f.rel, st0.mtime_ns):
+                            cur = source_fs.stat(dst, f.rel, follow=False) or cur
+                        stamp = source_fs.stamp_of(cur, dst.kind)
+                        return rec(
+                            st0, checksum=s_sum, status="verified", action="adopted", dst=stamp
+                        )
+            job = _Job(src, dst, f.rel, st0, bucket)
+            r: dict[str, str] | None
             if (
                 dst.kind in ("s3", "local")
                 and st0.size >= ctx.split_bytes
                 and st0.size > ctx.part_bytes
             ):
-                ranged = _multipart_s3 if dst.kind == "s3" else _ranged_local
-                r = ranged(ctx, _Job(src, dst, f.rel, st0, bucket))
-                if r is None:
-                    changed += 1
-                    continue
-                return rec(st0, **r)
-            if dst.kind == "s3" and st0.size <= ctx.chunk_bytes:
-                r = _put_small(ctx, _Job(src, dst, f.rel, st0, bucket))
-                if r is None:
-                    changed += 1
-                    continue
-                return rec(st0, **r)
-            staged = sink_fs.Staged(dst, f.rel, ctx.run_id)
-            digest, n, back_sum = _stream(ctx, _Job(src, dst, f.rel, st0, bucket), staged)
-            st1 = source_fs.stat(src, f.rel)
-            if st1 is None:
-                return rec(st0, status="failed", action="failed", reason="vanished from source")
-            if n != st0.size or not _same(st0, st1):
+                r = (_multipart_s3 if dst.kind == "s3" else _ranged_local)(ctx, job)
+            elif dst.kind == "s3":
+                r = _put_small(ctx, job) if _one_put(ctx, st0.size) else _stream_object(ctx, job)
+            else:
+                r = _staged_copy(ctx, job)
+            if r is None:
                 changed += 1
                 continue
-            if ctx.verify == "readback":
-                if back_sum is None:
-                    assert staged.path is not None
-                    back_sum = _checksum_of(dst, staged.path, ctx.checksum, ctx.chunk_bytes, _FREE)
-                ok = back_sum == (digest, n)
-            elif staged.fd is not None:
-                ok = os.fstat(staged.fd).st_size == n
-            else:
-                ok = dst.fs.get_file_info(staged.path).size == n
-            if not ok:
-                return rec(st0, status="failed", action="failed", reason="target checksum mismatch")
-            _test_delay()  # staged, not committed: a kill here leaves no file under a final name
-            staged.commit(st0.mtime_ns if ctx.preserve else None)
-            if dst.kind == "s3":  # a server-side copy, not a rename: check what landed
-                final = source_fs.stat(dst, f.rel)
-                if final is None or final.size != n:
-                    return rec(st0, status="failed", action="failed", reason="target size mismatch")
-            _test_delay()  # committed, not yet journaled: the next run adopts it
-            return rec(st0, checksum=digest, status="verified", action="copied")
+            return rec(st0, **r)
         except _Vanished:
-            return rec(None, status="failed", action="failed", reason="vanished from source")
+            return failed(vanished)
         except Exception as exc:  # one file's failure must not stop the task
-            error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-            if _attempt < ctx.retries:  # transient store errors (timeouts, throttling): retry
-                time.sleep(0.5 * (_attempt + 1))
+            error = _reason(ctx, locs, exc, f.rel)
+            if _attempt < ctx.retries and reasons.is_transient(exc):
+                time.sleep(0.5 * (_attempt + 1))  # store timeouts, throttling: retry
                 continue
-            return rec(None, status="failed", action="failed", reason=error)
-        finally:
-            if staged is not None:  # uncommitted bytes are dropped (no-op after a commit)
-                staged.discard()
-    reason = f"source changed during copy ({changed} attempts)" if changed else error
-    return rec(None, status="failed", action="failed", reason=reason)
+            return failed(error)
+    reason = f"source changed during copy ({changed} attempts): SRC/{f.rel}" if changed else error
+    return failed(reason)
+
+
+def _staged_copy(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
+    """Local and HDFS targets: stream into a staged file, verify, commit; ``None``: changed."""
+    src, dst, rel, st0 = job.src, job.dst, job.rel, job.st0
+    staged = sink_fs.Staged(dst, rel, ctx.run_id)
+    try:
+        digest, n, back_sum = _stream(ctx, job, staged)
+        st1 = source_fs.stat(src, rel, follow=ctx.symlinks == "follow", objects_only=True)
+        if st1 is None:
+            raise _Vanished
+        if n != st0.size or not _same(st0, st1):
+            return None
+        if ctx.verify == "readback":
+            if back_sum is None:
+                assert staged.path is not None
+                back_sum = _checksum_of(dst, staged.path, ctx.checksum, ctx.chunk_bytes, _FREE)
+            ok = back_sum == (digest, n)
+        elif staged.fd is not None:
+            ok = os.fstat(staged.fd).st_size == n
+        else:
+            ok = dst.fs.get_file_info(staged.path).size == n
+        if not ok:
+            return {
+                "status": "failed",
+                "action": "failed",
+                "reason": f"target checksum mismatch: DST/{rel}",
+            }
+        _test_delay()  # staged, not committed: a kill here leaves no file under a final name
+        staged.commit(st0.mtime_ns if ctx.preserve else None)
+        stamp = sink_fs.stamp(dst, rel)
+        _test_delay()  # committed, not yet journaled: the next run adopts it
+        return {"checksum": digest, "status": "verified", "action": "copied", "dst": stamp}
+    finally:
+        staged.discard()  # uncommitted bytes are dropped (no-op after a commit)
+
+
+def verify_file(
+    ctx: CopyContext,
+    locs: tuple[Location, Location, Location],
+    f: PlannedFile,
+    bucket: TokenBucket,
+) -> str:
+    """``--verify``: compare one file's bytes on both sides; ``""`` when equal, else why not.
+
+    The listings already found both sides with the same size; here both are read and
+    checksummed (nothing is written).
+    """
+    src, dst, _ = locs
+    follow = ctx.symlinks == "follow"
+    try:
+        st0 = source_fs.stat(src, f.rel, follow=follow, objects_only=True)
+        if st0 is None or st0.is_dir or st0.kind:
+            return f"vanished from source: SRC/{f.rel}"
+        s_sum, s_n = _checksum_of(
+            src, src.path(f.rel), ctx.checksum, ctx.chunk_bytes, bucket, limit=st0.size + 1
+        )
+        d_sum, d_n = _checksum_of(
+            dst, dst.path(f.rel), ctx.checksum, ctx.chunk_bytes, bucket, target=True
+        )
+    except FileNotFoundError:
+        return f"missing from target: DST/{f.rel}"
+    except Exception as exc:
+        return _reason(ctx, locs, exc, f.rel)
+    if s_n != d_n:
+        return f"size differs (source {s_n} B, target {d_n} B)"
+    if s_sum != d_sum:
+        return f"content differs ({ctx.checksum} source {s_sum}, target {d_sum})"
+    return ""
 
 
 def copy_concat(
@@ -622,24 +798,31 @@ def copy_concat(
     Each input's bytes are appended whole, followed by a newline when the input is not empty
     and does not end with one. Every input is stat'ed before and after; if one changed the
     output is rewritten (up to ``retries`` times). The output is verified like any file (read
-    back and checksummed) and committed atomically; each input's record carries its own
-    checksum and the output's name. A vanished input is left out and reported failed.
+    back and checksummed) and committed atomically (on S3: streamed into one PUT or a
+    multipart upload that completes only when every input was found unchanged, then read
+    back); each input's record carries its own checksum, the output's name and its stamp. A
+    vanished input is left out and reported failed.
     """
     src, dst, _ = locs
     now = time.time_ns
     error = ""
     changed = 0
+    on_s3 = dst.kind == "s3"
     for attempt in range(ctx.retries + 1):
         staging = sink_fs.new_staging_path(dst, ctx.run_id)
+        writer: sink_fs.ObjectWriter | None = None
         try:
-            st0 = {f.rel: source_fs.stat(src, f.rel) for f in unit.inputs}
-            gone = sorted(rel for rel, st in st0.items() if st is None or st.is_dir)
+            st0 = {f.rel: source_fs.stat(src, f.rel, objects_only=True) for f in unit.inputs}
+            gone = sorted(rel for rel, st in st0.items() if st is None or st.is_dir or st.kind)
             live = [f for f in unit.inputs if f.rel not in gone]
             h = new_hasher(ctx.checksum)
             sums: dict[str, str] = {}
             n = 0
             buf = _buffer(ctx.chunk_bytes)
-            with sink_fs.open_output(dst, staging) as out:
+            if on_s3:
+                writer = sink_fs.ObjectWriter(dst, unit.rel, ctx.chunk_bytes)
+            out_cm = contextlib.nullcontext(writer) if on_s3 else sink_fs.open_output(dst, staging)
+            with out_cm as out:
                 for f in live:
                     hi = new_hasher(ctx.checksum)
                     try:
@@ -659,49 +842,83 @@ def copy_concat(
                             done=n,
                         )
                     if last not in (b"", b"\n"):
-                        out.write(b"\n")
+                        out.write(b"\n")  # type: ignore[union-attr]
                         h.update(b"\n")
                         n += 1
                     sums[f.rel] = hi.hexdigest()
-            st1 = {f.rel: source_fs.stat(src, f.rel) for f in live if f.rel not in gone}
+            st1 = {
+                f.rel: source_fs.stat(src, f.rel, objects_only=True)
+                for f in live
+                if f.rel not in gone
+            }
             if any(not _same(st0[r], st) for r, st in st1.items()):  # type: ignore[arg-type]
-                sink_fs.remove(dst, staging)
+                if writer is not None:
+                    writer.abort()
+                else:
+                    sink_fs.remove(dst, staging)
                 changed += 1
                 continue
-            if ctx.verify == "readback":
-                ok = _checksum_of(dst, staging, ctx.checksum, ctx.chunk_bytes, _FREE) == (
+            if writer is not None:
+                _test_delay()
+                etag = writer.close()
+                writer = None
+                r = _check_object(
+                    ctx,
+                    _Job(src, dst, unit.rel, source_fs.FileEntry(unit.rel, n, 0), _FREE),
                     h.hexdigest(),
                     n,
+                    etag,
                 )
+                if r["status"] != "verified":
+                    return [_unit_record(ctx, f, unit, r["reason"]) for f in unit.inputs]
+                stamp = r["dst"]
             else:
-                ok = dst.fs.get_file_info(staging).size == n
-            if not ok:
-                sink_fs.remove(dst, staging)
-                return [_unit_record(ctx, f, unit, "target checksum mismatch") for f in unit.inputs]
-            _test_delay()
-            sink_fs.commit(dst, staging, unit.rel)
+                if ctx.verify == "readback":
+                    ok = _checksum_of(dst, staging, ctx.checksum, ctx.chunk_bytes, _FREE) == (
+                        h.hexdigest(),
+                        n,
+                    )
+                else:
+                    ok = dst.fs.get_file_info(staging).size == n
+                if not ok:
+                    sink_fs.remove(dst, staging)
+                    reason = f"target checksum mismatch: DST/{unit.rel}"
+                    return [_unit_record(ctx, f, unit, reason) for f in unit.inputs]
+                _test_delay()
+                sink_fs.commit(dst, staging, unit.rel)
+                stamp = sink_fs.stamp(dst, unit.rel)
             out_recs = []
             for f in unit.inputs:
                 st = st0[f.rel]
                 if f.rel in gone or st is None:
-                    out_recs.append(_unit_record(ctx, f, unit, "vanished from source"))
+                    out_recs.append(
+                        _unit_record(ctx, f, unit, f"vanished from source: SRC/{f.rel}")
+                    )
                     continue
-                r = Record(f.rel, st.size, st.mtime_ns, sums[f.rel], ctx.checksum, "verified")
-                r.action, r.run_id, r.updated_ns, r.output = (
+                r2 = Record(f.rel, st.size, st.mtime_ns, sums[f.rel], ctx.checksum, "verified")
+                r2.action, r2.run_id, r2.updated_ns, r2.output = (
                     "concatenated",
                     ctx.run_id,
                     now(),
                     unit.rel,
                 )
-                out_recs.append(r)
+                r2.ctime_ns, r2.dst = st.ctime_ns, stamp
+                out_recs.append(r2)
             return out_recs
         except Exception as exc:  # one output's failure must not stop the task
-            with contextlib.suppress(OSError):
-                sink_fs.remove(dst, staging)
-            error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-            if attempt < ctx.retries:
+            if writer is not None:
+                writer.abort()
+            elif not on_s3:
+                with contextlib.suppress(OSError):
+                    sink_fs.remove(dst, staging)
+            error = _reason(ctx, locs, exc, unit.rel)
+            if attempt < ctx.retries and reasons.is_transient(exc):
                 time.sleep(0.5 * (attempt + 1))
-    reason = f"source changed during copy ({changed} attempts)" if changed else error
+                continue
+            break
+    reason = (
+        f"source changed during copy ({changed} attempts): DST/{unit.rel}" if changed else error
+    )
     return [_unit_record(ctx, f, unit, reason) for f in unit.inputs]
 
 
@@ -711,25 +928,62 @@ def _unit_record(ctx: CopyContext, f: PlannedFile, unit: ConcatUnit, reason: str
     return r
 
 
-def run_task(ctx: CopyContext, task: Task) -> dict[str, int]:
-    """Copy every file of ``task``; journal each record; return counts for the driver.
+MAX_PROBLEMS = 1000  # most differences one --verify task reports by name
 
-    The counts include ``task_ms``, the task's own wall time (for the driver's profile).
+
+def _limits(ctx: CopyContext, dst: Location) -> TokenBucket:
+    """The run's shared bandwidth cap, and its request budget installed for S3 targets."""
+    limiter = shared_limiter(ctx.limits) if ctx.limits else None
+    observer = None  # also clears a budget an earlier run left in a reused (Spark) worker
+    if ctx.requests_per_s and limiter is not None and dst.kind == "s3":
+        bucket_name, root = source_fs.bucket_key(dst.root)
+        observer = RequestBudget(ctx.requests_per_s, bucket_name, root, limiter).observe
+    source_fs.set_request_observer(observer)
+    return TokenBucket(ctx.rate, limiter=limiter)
+
+
+def run_task(ctx: CopyContext, task: Task) -> dict[str, Any]:
+    """Copy (or, with ``verify_only``, compare) every file of ``task``; counts for the driver.
+
+    Copies journal each record; comparisons return up to :data:`MAX_PROBLEMS` ``[path,
+    reason]`` pairs under ``problems`` (and their count under ``differ``) instead, writing
+    nothing. The counts include ``task_ms``, the task's own wall time (for the driver's
+    profile).
     """
     global _DELAY  # noqa: PLW0603 - a test hook, read once per task rather than per file
     started = time.monotonic()
     _DELAY = float(os.environ.get(DELAY_ENV, "0") or 0)
     locs = ctx.locations()
-    bucket = TokenBucket(ctx.rate)
-    journal = JournalWriter(locs[2], ctx.run_id, task.task_id)
-    counts = {"files": 0, "copied": 0, "adopted": 0, "concatenated": 0, "failed": 0, "bytes": 0}
+    bucket = _limits(ctx, locs[1])
+    journal = None if ctx.verify_only else JournalWriter(locs[2], ctx.run_id, task.task_id)
+    counts: dict[str, Any] = {
+        "files": 0,
+        "copied": 0,
+        "adopted": 0,
+        "checked": 0,
+        "concatenated": 0,
+        "failed": 0,
+        "bytes": 0,
+    }
+    problems: list[list[str]] = []
     lock = threading.Lock()
 
     def one(f: PlannedFile | ConcatUnit) -> None:
+        if ctx.verify_only:
+            assert isinstance(f, PlannedFile)
+            why = verify_file(ctx, locs, f, bucket)
+            with lock:
+                counts["files"] += 1
+                if why:
+                    counts["failed"] += 1
+                    if len(problems) < MAX_PROBLEMS:
+                        problems.append([f.rel, why])
+            return
         if isinstance(f, ConcatUnit):
             records = copy_concat(ctx, locs, f, bucket)
         else:
             records = [copy_file(ctx, locs, f, bucket)]
+        assert journal is not None
         for r in records:
             journal.add(r)
             with lock:
@@ -747,6 +1001,10 @@ def run_task(ctx: CopyContext, task: Task) -> dict[str, int]:
     else:
         with ThreadPoolExecutor(max_workers=min(threads, len(task.files))) as pool:
             list(pool.map(one, task.files))
-    journal.flush()
+    if journal is not None:
+        journal.flush()
+    if ctx.verify_only:
+        counts["problems"] = problems
+        counts["differ"] = counts["failed"]
     counts["task_ms"] = round((time.monotonic() - started) * 1000)
     return counts

@@ -11,7 +11,8 @@ most the last half second of bookkeeping; files of that window are found again b
 ``adopt`` check (target already holds the same size and checksum) and are not copied twice.
 
 Statuses: ``queued`` (planned by a run that may have died), ``verified``, ``failed``. Inputs of
-small-file concatenation carry the name of their output file in ``output``.
+small-file concatenation carry the name of their output file in ``output``. Manifests written
+before a column existed load with it empty (``output``, ``ctime_ns``, ``dst``, ``link``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ class Record:
         updated_ns: when (epoch ns).
         output: for small-file concatenation, the target file this input was appended to
             ("" for files copied one to one).
+        ctime_ns: the source's status-change time when its checksum was taken (a later ctime
+            means the file may have been rewritten with its mtime restored: re-checked).
+        dst: the target's stamp when it was last proven to hold ``checksum``
+            (:func:`lakeshift.sources.fs.stamp_of`; "" when unknown): ``--update`` trusts
+            the checksum only while the target's listing shows the same stamp.
+        link: for a symlink copied as a link, its text ("" for files).
     """
 
     rel: str
@@ -69,6 +76,9 @@ class Record:
     run_id: str = ""
     updated_ns: int = 0
     output: str = ""
+    ctime_ns: int = 0
+    dst: str = ""
+    link: str = ""
 
 
 _FIELDS = [f.name for f in fields(Record)]
@@ -78,7 +88,7 @@ def schema() -> pa.Schema:
     """The Arrow schema of manifest and journal files."""
     import pyarrow as pa
 
-    ints = {"size", "mtime_ns", "updated_ns"}
+    ints = {"size", "mtime_ns", "updated_ns", "ctime_ns"}
     return pa.schema([(n, pa.int64() if n in ints else pa.string()) for n in _FIELDS])
 
 
@@ -92,7 +102,7 @@ def to_table(records: list[Record]) -> pa.Table:
 
 def _from_table(table: pa.Table) -> list[Record]:
     names = set(table.column_names)  # manifests of older versions lack newer columns
-    default = {"output": ""}
+    default: dict[str, object] = {"output": "", "ctime_ns": 0, "dst": "", "link": ""}
     cols = [
         table.column(n).to_pylist() if n in names else [default[n]] * table.num_rows
         for n in _FIELDS

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from lakeshift.errors import UsageError
 from lakeshift.files.manifest import Record
-from lakeshift.sources.fs import FileEntry
+from lakeshift.sources.fs import BROKEN, LOOP, SYMLINK, UNLISTABLE, FileEntry, stamp_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +30,22 @@ class PlannedFile:
         mtime_ns: listed modification time.
         adopt: the target may already hold this file from an earlier (killed) run: when its size
             and checksum match the source, it is recorded as verified without copying.
+        link: for a symlink copied as a link (``--symlinks preserve``), its text.
+        expect: the checksum the target is known to hold (the manifest's, with the target's
+            stamp unchanged): the source alone is re-read and compared with it (``checked``
+            when equal, nothing written; copied otherwise).
+        dst: the target's stamp that goes with ``expect`` (kept in the record when equal).
+        why: why the file is planned (``missing from target``, ``size differs``, ...).
     """
 
     rel: str
     size: int
     mtime_ns: int
     adopt: bool = False
+    link: str = ""
+    expect: str = ""
+    dst: str = ""
+    why: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +93,13 @@ class Diff:
         excluded: count of files left out by include/exclude globs.
         gone: manifest rows whose file is no longer in the source.
         empty_dirs: source folders without any entry below them.
+        source_files: every selected source name that is copied or kept (files, links).
+        source_dirs: every source folder.
+        skipped: ``(path, reason)`` of entries the special-file policy does not copy (FIFOs,
+            sockets, devices, symlinks under ``skip``, loops; exit code 0).
+        failed: ``(path, reason)`` of entries that cannot be copied as listed (broken links
+            to follow, folders that cannot be listed; exit code 1).
+        protected: folders that could not be listed: nothing below them counts as gone.
     """
 
     to_copy: list[PlannedFile] = field(default_factory=list)
@@ -92,6 +109,14 @@ class Diff:
     gone: list[str] = field(default_factory=list)
     empty_dirs: list[str] = field(default_factory=list)
     source_files: set[str] = field(default_factory=set)
+    source_dirs: set[str] = field(default_factory=set)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    protected: list[str] = field(default_factory=list)
+
+    def kept(self) -> set[str]:
+        """Names a ``--delete`` must keep on the target: copied, skipped or failed entries."""
+        return self.source_files | {r for r, _ in self.skipped} | {r for r, _ in self.failed}
 
 
 def _match(rel: str, patterns: Iterable[str]) -> bool:
@@ -115,6 +140,97 @@ def is_blacklisted(rel: str, blacklist: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(p, pat) for p in prefixes for pat in blacklist)
 
 
+def is_protected(rel: str, protected: Iterable[str]) -> bool:
+    """True when ``rel`` is ``p`` or below ``p`` for a folder ``p`` in ``protected``."""
+    return any(rel == p or rel.startswith(p + "/") for p in protected)
+
+
+def special_reason(e: FileEntry, symlinks: str, links_ok: bool) -> tuple[str, str] | None:
+    """How the special-file policy treats entry ``e``: ``("skipped" | "failed", reason)``.
+
+    ``None`` for regular files and for symlinks copied as links (``preserve`` on a store that
+    holds links). The policy (distcp/rsync conventions):
+
+    * FIFOs, sockets and devices are never opened: skipped, with their kind;
+    * ``--symlinks follow`` (default): a link is copied as what it points to (the listing
+      already replaced it); a broken link cannot be followed: failed; a link to a folder above
+      it (a loop) is skipped (that folder is copied already);
+    * ``--symlinks preserve``: links are copied as links where the target holds them (local);
+      on other stores (S3, HDFS through pyarrow) they are skipped with that reason;
+    * ``--symlinks skip``: links are skipped;
+    * a folder that cannot be listed: failed, with the reason.
+
+    Example:
+        >>> special_reason(FileEntry("p", 0, 0, kind="fifo"), "follow", True)
+        ('skipped', 'fifo (never opened)')
+    """
+    if not e.kind:
+        return None
+    via = f" (symlink -> {e.link})" if e.link and e.kind != SYMLINK else ""
+    if e.kind == SYMLINK:
+        if symlinks == "skip":
+            return "skipped", f"symlink -> {e.link} (--symlinks skip)"
+        if not links_ok:
+            return "skipped", f"symlink -> {e.link} (the target store cannot hold symlinks)"
+        return None
+    if e.kind == BROKEN:
+        return "failed", f"broken symlink -> {e.link} (nothing to follow; see --symlinks)"
+    if e.kind == LOOP:
+        return "skipped", f"symlink loop -> {e.link} (its folder is copied above it)"
+    if e.kind == UNLISTABLE:
+        return "failed", f"cannot list folder: {e.link}"
+    return "skipped", f"{e.kind} (never opened){via}"
+
+
+def _fresh(rec: Record | None, e: FileEntry) -> bool:
+    """The manifest proves ``e``'s checksum: verified with the same size and mtime."""
+    return (
+        rec is not None
+        and rec.status == "verified"
+        and not rec.link
+        and rec.size == e.size
+        and rec.mtime_ns == e.mtime_ns
+    )
+
+
+def _decide(
+    e: FileEntry,
+    rec: Record | None,
+    target: Mapping[str, FileEntry] | None,
+    store: str,
+    *,
+    adopt_all: bool,
+    checksum_always: bool,
+) -> PlannedFile | None:
+    """``None`` (unchanged) or how to copy regular file ``e`` (the ``--update`` table)."""
+    known = _fresh(rec, e)
+    # the source is unchanged since its checksum was taken: same size, mtime and ctime
+    same_source = known and not checksum_always and rec is not None and rec.ctime_ns == e.ctime_ns
+
+    def plan(**kw: object) -> PlannedFile:
+        return PlannedFile(e.rel, e.size, e.mtime_ns, **kw)  # type: ignore[arg-type]
+
+    if target is None:  # the manifest stands for the target (default incremental run)
+        if same_source:
+            return None
+        if known and rec is not None:
+            return plan(expect=rec.checksum, dst=rec.dst, why="source status changed")
+        return plan(adopt=adopt_all or rec is not None, why="new" if rec is None else "changed")
+    t = target.get(e.rel)  # --update: the target decides
+    if t is None:
+        return plan(why="missing from target")
+    if t.is_dir or t.kind:
+        return plan(why=f"target is a {'folder' if t.is_dir else t.kind}")
+    if t.size != e.size:
+        return plan(why=f"size differs (source {e.size} B, target {t.size} B)")
+    same_target = known and rec is not None and bool(rec.dst) and rec.dst == stamp_of(t, store)
+    if same_target and same_source:
+        return None
+    if same_target and rec is not None:
+        return plan(expect=rec.checksum, dst=rec.dst, why="source status changed")
+    return plan(adopt=True, why="target not proven by the manifest")
+
+
 def diff(
     entries: Iterable[FileEntry],
     manifest: Mapping[str, Record],
@@ -123,16 +239,41 @@ def diff(
     blacklist: list[str],
     *,
     adopt_all: bool = False,
+    target: Mapping[str, FileEntry] | None = None,
+    store: str = "local",
+    checksum_always: bool = False,
+    symlinks: str = "follow",
 ) -> Diff:
-    """Compare a listing with the manifest.
+    """Compare a listing with the manifest (and, for ``--update``, with the target's listing).
 
-    A file is unchanged (not copied) when the manifest holds it as verified with the same size
-    and modification time. Files the manifest has as ``queued`` or ``failed`` (an earlier run
-    planned them) are copied with ``adopt`` set; ``adopt_all`` (``--update``) sets it for all.
+    Without ``target`` a file is unchanged (not copied) when the manifest holds it as verified
+    with the same size, modification time and status-change time (ctime). When only the ctime
+    differs (a rewrite with its mtime restored, ``touch -r``, ``rsync -t``) or
+    ``checksum_always`` is set, the source is re-read and compared with the manifest's
+    checksum. Files the manifest has as ``queued`` or ``failed`` are copied with ``adopt``
+    set; ``adopt_all`` sets it for all.
+
+    With ``target`` (``--update``; the target's listing, ``rel`` -> entry, on store kind
+    ``store``) the target decides, the manifest is only a cache:
+
+    ============================== ===================================================
+    target                          action
+    ============================== ===================================================
+    missing, not a file             copy
+    size differs from the source    copy
+    same size, stamp = manifest's   unchanged if the source is unchanged (size, mtime,
+    (size, mtime, inode, ctime;     ctime); else re-read the source, compare with the
+    S3: size, ETag)                 manifest's checksum (``checked``, or copy)
+    same size, stamp unknown or     checksum both sides: equal -> ``adopted``, else copy
+    changed
+    ============================== ===================================================
+
+    Special entries follow :func:`special_reason`.
     """
     out = Diff()
     dirs: set[str] = set()
     parents: set[str] = set()
+    links_ok = store == "local"
     for e in entries:
         parent = e.rel.rsplit("/", 1)[0] if "/" in e.rel else ""
         parents.add(parent)
@@ -145,22 +286,178 @@ def diff(
         if is_blacklisted(e.rel, blacklist):
             out.blacklisted.append(e.rel)
             continue
+        special = special_reason(e, symlinks, links_ok)
+        if special is not None:
+            (out.skipped if special[0] == "skipped" else out.failed).append((e.rel, special[1]))
+            if e.kind == UNLISTABLE:
+                out.protected.append(e.rel)
+                dirs.add(e.rel)
+            continue
         out.source_files.add(e.rel)
         rec = manifest.get(e.rel)
-        if (
-            rec is not None
-            and rec.status == "verified"
-            and rec.size == e.size
-            and rec.mtime_ns == e.mtime_ns
-        ):
-            out.unchanged.append(e.rel)
+        if e.kind == SYMLINK:  # copied as a link
+            t = None if target is None else target.get(e.rel)
+            same = (
+                rec is not None
+                and rec.status == "verified"
+                and rec.link == e.link
+                and (target is None or (t is not None and t.kind == SYMLINK and t.link == e.link))
+            )
+            if same:
+                out.unchanged.append(e.rel)
+            else:
+                out.to_copy.append(PlannedFile(e.rel, 0, e.mtime_ns, link=e.link, why="symlink"))
             continue
-        out.to_copy.append(PlannedFile(e.rel, e.size, e.mtime_ns, adopt_all or rec is not None))
+        planned = _decide(
+            e, rec, target, store, adopt_all=adopt_all, checksum_always=checksum_always
+        )
+        if planned is None:
+            out.unchanged.append(e.rel)
+        else:
+            out.to_copy.append(planned)
+    out.source_dirs = dirs
     out.empty_dirs = sorted(
-        d for d in dirs - parents if not is_blacklisted(d, blacklist) and d not in parents
+        d
+        for d in dirs - parents
+        if not is_blacklisted(d, blacklist) and not is_protected(d, out.protected)
     )
-    out.gone = sorted(set(manifest) - out.source_files - set(out.blacklisted))
+    out.gone = sorted(
+        r
+        for r in set(manifest) - out.kept() - set(out.blacklisted)
+        if not is_protected(r, out.protected)
+    )
     return out
+
+
+@dataclass
+class VerifyPlan:
+    """A finished mirror compared by listings; equal-sized files still need their checksums.
+
+    Attributes:
+        compare: files of the same size on both sides (their checksums decide).
+        missing: source files and empty folders absent from the target (folders end in
+            ``/``; a folder with files is missing when they are).
+        differing: ``(path, reason)`` known from the listings (size, kind, link text).
+        extra: target files and folders absent from the source (folders end in ``/``).
+        skipped: source entries the special-file policy leaves out.
+        failed: source entries that cannot be checked (broken links, unlistable folders).
+    """
+
+    compare: list[PlannedFile] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    differing: list[tuple[str, str]] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def verify_plan(
+    entries: Iterable[FileEntry],
+    target: Mapping[str, FileEntry],
+    include: list[str],
+    exclude: list[str],
+    blacklist: list[str],
+    *,
+    store: str = "local",
+    symlinks: str = "follow",
+    keep: Iterable[str] = (),
+) -> VerifyPlan:
+    """Compare a source listing with a target listing (``--verify``); pure.
+
+    ``keep`` names target files that are not extra although the source does not list them
+    (concatenation outputs).
+    """
+    d = diff(entries, {}, include, exclude, blacklist, store=store, symlinks=symlinks)
+    out = VerifyPlan(skipped=d.skipped, failed=d.failed)
+    for f in d.to_copy:
+        t = target.get(f.rel)
+        if t is None:
+            out.missing.append(f.rel)
+        elif f.link:
+            if t.kind != SYMLINK or t.link != f.link:
+                found = f"symlink -> {t.link}" if t.kind == SYMLINK else (t.kind or "a file")
+                out.differing.append((f.rel, f"symlink -> {f.link} expected, found {found}"))
+        elif t.is_dir or t.kind:
+            kind = "a folder" if t.is_dir else f"a {t.kind}"
+            out.differing.append((f.rel, f"expected a file, found {kind}"))
+        elif t.size != f.size:
+            out.differing.append((f.rel, f"size differs (source {f.size} B, target {t.size} B)"))
+        else:
+            out.compare.append(f)
+    dirs = {r for r, e in target.items() if e.is_dir}
+    # folders holding files exist with them (and on S3 only so); empty ones must be there
+    out.missing += [f"{r}/" for r in d.empty_dirs if r not in dirs]
+    out.missing.sort()
+    kept = d.kept() | set(keep)
+    out.extra = sorted(
+        [
+            r
+            for r, e in target.items()
+            if not e.is_dir
+            and r not in kept
+            and is_selected(r, include, exclude)
+            and not is_blacklisted(r, blacklist)
+            and not is_protected(r, d.protected)
+        ]
+        + [
+            f"{r}/"
+            for r in dirs - d.source_dirs - kept  # a folder named like a file: differing
+            if not is_blacklisted(r, blacklist) and not is_protected(r, d.protected)
+        ]
+    )
+    return out
+
+
+def delete_plan(
+    target: Mapping[str, FileEntry],
+    d: Diff,
+    *,
+    include: list[str],
+    exclude: list[str],
+    blacklist: list[str],
+    keep: Iterable[str] = (),
+) -> tuple[list[str], list[str]]:
+    """``(files, folders)`` of the target that ``--delete`` removes; pure.
+
+    Files: target entries (files, links, special files) the source does not have (``d.kept()``
+    plus ``keep``), selected by the globs and not blacklisted. Folders: target folders the
+    source does not have whose every entry below is removed too (a folder holding an excluded
+    or blacklisted file stays). Nothing below a source folder that could not be listed is
+    removed. Folders come deepest first (the order to remove them in).
+
+    Example:
+        >>> t = {"old": FileEntry("old", 0, 0, True), "old/x": FileEntry("old/x", 1, 0)}
+        >>> delete_plan(t, Diff(), include=[], exclude=[], blacklist=[])
+        (['old/x'], ['old'])
+    """
+    kept = d.kept() | set(keep)
+    files = sorted(
+        r
+        for r, e in target.items()
+        if not e.is_dir
+        and r not in kept
+        and is_selected(r, include, exclude)
+        and not is_blacklisted(r, blacklist)
+        and not is_protected(r, d.protected)
+    )
+    candidates = {
+        r
+        for r, e in target.items()
+        if e.is_dir
+        and r not in d.source_dirs
+        and r not in kept  # the source has a file of that name: never removed for it
+        and not is_blacklisted(r, blacklist)
+        and not is_protected(r, d.protected)
+    }
+    gone = set(files) | candidates
+    stays: set[str] = set()  # folders that keep something below them
+    for r in target:
+        if r not in gone:
+            parts = r.split("/")
+            stays.update("/".join(parts[:k]) for k in range(1, len(parts)))
+    folders = sorted(candidates - stays)
+    folders.sort(key=lambda r: (-r.count("/"), r))
+    return files, folders
 
 
 T = TypeVar("T", PlannedFile, Unit)

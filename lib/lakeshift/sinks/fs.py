@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from lakeshift.errors import SinkError
+from lakeshift.sources import fs as source_fs
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -243,17 +244,34 @@ def commit(loc: Location, staging: str, rel: str, mtime_ns: int | None = None) -
         raise SinkError(f"{loc.uri}: cannot move staged file to {rel!r}: {exc}") from exc
 
 
-def put_object(loc: Location, rel: str, data: bytes) -> None:
+def put_object(loc: Location, rel: str, data: bytes) -> str:
     """Write ``data`` to ``rel`` in one request (object stores: one PUT, atomic by itself).
+
+    On S3 the PUT carries the bytes' MD5 (``Content-MD5``: S3 rejects bytes damaged on the
+    way) and the object's ETag is returned; elsewhere ``""``.
 
     Raises:
         SinkError: the write failed.
     """
+    if loc.kind == "s3":
+        import base64
+        import hashlib
+
+        bucket, key = source_fs.bucket_key(loc.path(rel))
+        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        try:
+            resp = source_fs.s3_client(loc).put_object(
+                Bucket=bucket, Key=key, Body=data, ContentMD5=md5
+            )
+        except Exception as exc:
+            raise SinkError(f"{loc.uri}: cannot write {rel!r}: {exc}") from exc
+        return str(resp.get("ETag", "")).strip('"')
     try:
         with loc.fs.open_output_stream(loc.path(rel)) as out:
             out.write(data)
     except OSError as exc:
         raise SinkError(f"{loc.uri}: cannot write {rel!r}: {exc}") from exc
+    return ""
 
 
 def set_mtime(loc: Location, rel: str, mtime_ns: int) -> bool:
@@ -265,7 +283,11 @@ def set_mtime(loc: Location, rel: str, mtime_ns: int) -> bool:
 
 
 def remove(loc: Location, path: str) -> None:
-    """Delete file ``path``; a missing file is not an error."""
+    """Delete file ``path``; a missing file is not an error (S3: one DeleteObject request)."""
+    if loc.kind == "s3":
+        bucket, key = source_fs.bucket_key(path)
+        source_fs.s3_client(loc).delete_object(Bucket=bucket, Key=key)
+        return
     with contextlib.suppress(FileNotFoundError):
         loc.fs.delete_file(path)
 
@@ -284,9 +306,100 @@ def remove_dir(loc: Location, path: str) -> None:
             raise
 
 
+def remove_files(loc: Location, rels: list[str]) -> None:
+    """Delete the files (or links) ``rels`` under the root; missing ones are not an error.
+
+    Local paths are unlinked (a symlink itself, never what it points to); S3 keys go 1,000 per
+    DeleteObjects request.
+
+    Raises:
+        SinkError: S3 refused to delete some keys.
+    """
+    if loc.kind == "local":
+        for rel in rels:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(loc.path(rel))
+        return
+    if loc.kind != "s3":
+        for rel in rels:
+            remove(loc, loc.path(rel))
+        return
+    client = source_fs.s3_client(loc)
+    for i in range(0, len(rels), 1000):
+        keys = [source_fs.bucket_key(loc.path(r)) for r in rels[i : i + 1000]]
+        resp = client.delete_objects(
+            Bucket=keys[0][0], Delete={"Objects": [{"Key": k} for _, k in keys], "Quiet": True}
+        )
+        errors = resp.get("Errors", [])
+        if errors:
+            first = errors[0]
+            raise SinkError(
+                f"cannot delete {len(errors)} objects ({first.get('Code')}): "
+                f"{loc.uri}/{first.get('Key')}"
+            )
+
+
+def remove_empty_dir(loc: Location, rel: str) -> bool:
+    """Remove folder ``rel`` if it is empty; True when it is gone.
+
+    Local: ``rmdir`` (a folder that is not empty stays). S3: folders are key prefixes that
+    vanish with their last object; only an empty-folder marker (``rel/``) is deleted. Other
+    stores: deleted only when a listing finds nothing below it.
+    """
+    if loc.kind == "local":
+        try:
+            os.rmdir(loc.path(rel))
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            log.warning("kept folder %s: %s", loc.path(rel), source_fs.strerror(exc))
+            return False
+        return True
+    if loc.kind == "s3":
+        bucket, key = source_fs.bucket_key(loc.path(rel))
+        source_fs.s3_client(loc).delete_object(Bucket=bucket, Key=key + "/")
+        return True
+    import pyarrow.fs as pafs
+
+    sel = pafs.FileSelector(loc.path(rel), recursive=False, allow_not_found=True)
+    if loc.fs.get_file_info(sel):
+        return False
+    with contextlib.suppress(FileNotFoundError):
+        loc.fs.delete_dir(loc.path(rel))
+    return True
+
+
 def make_dir(loc: Location, rel: str) -> None:
     """Create the (possibly empty) folder ``rel`` under the root (a marker object on S3)."""
     loc.fs.create_dir(loc.path(rel), recursive=True)
+
+
+def make_symlink(loc: Location, rel: str, text: str, run_id: str) -> None:
+    """Make ``rel`` a symlink with ``text`` (replacing a file or link of that name atomically).
+
+    The link is created under a unique name in the final folder and renamed over ``rel``.
+
+    Raises:
+        SinkError: the target store holds no symlinks (only local paths do here).
+        OSError: the link cannot be made (e.g. ``rel`` is a folder).
+    """
+    if loc.kind != "local":
+        raise SinkError(f"the target store cannot hold symlinks: {loc.uri}")
+    final = loc.path(rel)
+    tmp = f"{_parent(final)}/.lakeshift-link-{run_id}-{uuid.uuid4().hex[:8]}"
+    _in_dir(loc, _parent(final), lambda: os.symlink(text, tmp))
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def stamp(loc: Location, rel: str) -> str:
+    """The target stamp of ``rel`` now (:func:`lakeshift.sources.fs.stamp_of`; "" if gone)."""
+    st = source_fs.stat(loc, rel, follow=False, objects_only=True)
+    return "" if st is None else source_fs.stamp_of(st, loc.kind)
 
 
 def write_parquet(loc: Location, path: str, table: pa.Table) -> None:
@@ -311,33 +424,13 @@ def write_parquet(loc: Location, path: str, table: pa.Table) -> None:
 # ---------------------------------------------------------------------------------------------
 # S3 multipart uploads (range-split copies of large files)
 
-_CLIENTS: dict[tuple[str | None, str | None], object] = {}
-
 
 def _s3_client(loc: Location) -> Any:
-    """A boto3 S3 client for ``loc`` (credentials from the environment / AWS chain only)."""
-    import boto3
-
-    opts = loc.s3
-    endpoint = (opts.endpoint if opts else None) or os.environ.get(
-        "AWS_ENDPOINT_URL_S3", os.environ.get("AWS_ENDPOINT_URL")
-    )
-    region = (
-        (opts.region if opts else None)
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or "us-east-1"
-    )
-    key = (endpoint, region)
-    with _MADE_LOCK:
-        if key not in _CLIENTS:
-            _CLIENTS[key] = boto3.client("s3", endpoint_url=endpoint, region_name=region)
-        return _CLIENTS[key]
+    """A boto3 S3 client for ``loc`` (see :func:`lakeshift.sources.fs.s3_client`)."""
+    return source_fs.s3_client(loc)
 
 
-def _bucket_key(path: str) -> tuple[str, str]:
-    bucket, _, key = path.partition("/")
-    return bucket, key
+_bucket_key = source_fs.bucket_key
 
 
 class MultipartUpload:
@@ -383,15 +476,17 @@ class MultipartUpload:
             self._etags[number] = resp["ETag"]
         return str(resp["ETag"])
 
-    def complete(self) -> None:
+    def complete(self) -> str:
         """Assemble the parts (in number order) into the object: it appears whole, atomically.
+
+        Returns the object's ETag.
 
         Raises:
             SinkError: S3 refused to complete the upload.
         """
         parts = [{"PartNumber": n, "ETag": self._etags[n]} for n in sorted(self._etags)]
         try:
-            self._client.complete_multipart_upload(
+            resp = self._client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=self.key,
                 UploadId=self.upload_id,
@@ -401,6 +496,7 @@ class MultipartUpload:
             raise SinkError(
                 f"{self.loc.uri}: cannot complete upload of {self.key!r}: {exc}"
             ) from exc
+        return str(resp.get("ETag", "")).strip('"')
 
     def abort(self) -> None:
         """Drop the upload and its parts (best effort; nothing appears under the key)."""
@@ -408,6 +504,69 @@ class MultipartUpload:
             self._client.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
             )
+
+
+class ObjectWriter:
+    """Streams bytes to one S3 key; the object appears only whole, when :meth:`close` succeeds.
+
+    Bytes are buffered up to ``part_bytes`` (at least S3's 5 MiB part minimum): an object that
+    fits one buffer is written with one PUT, a larger one as a multipart upload whose parts
+    are sent as the buffer fills (completed at :meth:`close`, aborted by :meth:`abort`). Every
+    request goes through boto3 (the request observer sees each one).
+
+    Example:
+        >>> w = ObjectWriter(loc, "out/part-00000")  # doctest: +SKIP
+        >>> w.write(b"some bytes")  # doctest: +SKIP
+        >>> etag = w.close()  # doctest: +SKIP
+    """
+
+    def __init__(self, loc: Location, rel: str, part_bytes: int = 8 << 20) -> None:
+        self.loc, self.rel = loc, rel
+        self.part_bytes = max(part_bytes, 5 << 20)
+        self._buf = bytearray()
+        self._upload: MultipartUpload | None = None
+        self._number = 0
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Append ``data``; a full buffer becomes one part of a multipart upload."""
+        self._buf += data
+        self.size += len(data)
+        while len(self._buf) >= self.part_bytes + (5 << 20):  # the last part keeps >= 5 MiB
+            self._send(bytes(self._buf[: self.part_bytes]))
+            del self._buf[: self.part_bytes]
+        return len(data)
+
+    def _send(self, part: bytes) -> None:
+        if self._upload is None:
+            self._upload = MultipartUpload(self.loc, self.rel)
+        self._number += 1
+        self._upload.upload_part(self._number, part)
+
+    def close(self) -> str:
+        """Write what is left and make the object appear; its ETag.
+
+        Raises:
+            SinkError: the write failed (the upload is aborted, nothing appears).
+        """
+        try:
+            if self._upload is None:
+                return put_object(self.loc, self.rel, bytes(self._buf))
+            if self._buf:
+                self._send(bytes(self._buf))
+            return self._upload.complete()
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self._buf = bytearray()
+
+    def abort(self) -> None:
+        """Drop everything written (nothing appears under the key)."""
+        if self._upload is not None:
+            self._upload.abort()
+            self._upload = None
+        self._buf = bytearray()
 
 
 def abort_stale_uploads(loc: Location) -> int:
