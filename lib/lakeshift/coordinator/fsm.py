@@ -1,15 +1,30 @@
-"""The per-table finite-state machine: states and the allowed transitions, as data.
+"""The table lifecycle as a finite-state machine: states and the allowed transitions, as data.
 
-A table walks ``PENDING → SUBMITTED → RUNNING → COPIED → SYNCING → VALIDATING → DONE``.
-``COPIED`` means "the bulk step has landed and the next step waits for a slot"; a table that has
-both a sync and a validate step goes back to ``COPIED`` between them. Retries of the bulk step
-return to ``PENDING``, retries of later steps to ``COPIED``. ``FAILED`` (permanent error or
-retries exhausted) and ``STOPPED`` (by the operator) are terminal until a re-run or resume.
+A table walks the migration lifecycle::
+
+    PENDING → START_POINT → LOADING → CATCHING_UP → VALIDATING → (REPAIRING → VALIDATING)*
+            → READY → CUT_OVER → DONE
+
+* ``START_POINT`` records the sync position (lake CDF version, file manifest, change-stream
+  token) *before* the bulk load, so nothing written during the load is lost;
+* ``LOADING`` runs the bulk load (``copy``, ``files``, ``transform`` or a script);
+* ``CATCHING_UP`` runs ``sync --once`` rounds until the lag is under the table's threshold;
+* ``VALIDATING`` applies the deviation gate; a failed gate may go to ``REPAIRING`` and back;
+* ``READY`` waits for an approval (``lakeshift approve``) — a dual-run table keeps syncing here;
+* ``CUT_OVER`` runs the final catch-up and validation, switches the metastore and writes the
+  path routing; ``DONE`` is migrated. ``lakeshift rollback`` takes a cut-over table back to READY.
+
+A state says which phase the table is in; whether that phase's job is waiting for a slot or
+running is the job's business (``tables.token`` and the ``jobs`` table). ``FAILED`` (permanent
+error, retries or repair rounds exhausted), ``STOPPED`` (by the operator) and ``PAUSED`` (by the
+operator, jobs of the phase allowed to finish) remember the state to go back to on ``resume``.
 
 Example:
-    >>> check_transition(State.PENDING, State.SUBMITTED)
-    >>> is_allowed(State.DONE, State.RUNNING)
+    >>> check_transition(State.PENDING, State.START_POINT)
+    >>> is_allowed(State.VALIDATING, State.DONE)
     False
+    >>> State.LOADING in PHASES
+    True
 """
 
 from __future__ import annotations
@@ -23,37 +38,74 @@ class State(str, Enum):
     """A table's state."""
 
     PENDING = "PENDING"
-    SUBMITTED = "SUBMITTED"
-    RUNNING = "RUNNING"
-    COPIED = "COPIED"
-    SYNCING = "SYNCING"
+    START_POINT = "START_POINT"
+    LOADING = "LOADING"
+    CATCHING_UP = "CATCHING_UP"
     VALIDATING = "VALIDATING"
+    REPAIRING = "REPAIRING"
+    READY = "READY"
+    CUT_OVER = "CUT_OVER"
     DONE = "DONE"
     FAILED = "FAILED"
     STOPPED = "STOPPED"
+    PAUSED = "PAUSED"
 
 
 S = State
 
+#: The lifecycle phases in order (a table skips the ones its plan entry does not need).
+LIFECYCLE: tuple[State, ...] = (
+    S.PENDING,
+    S.START_POINT,
+    S.LOADING,
+    S.CATCHING_UP,
+    S.VALIDATING,
+    S.READY,
+    S.CUT_OVER,
+    S.DONE,
+)
+#: States in which a job of the table runs (or waits for a slot to run).
+PHASES: frozenset[State] = frozenset(
+    {S.START_POINT, S.LOADING, S.CATCHING_UP, S.VALIDATING, S.REPAIRING, S.CUT_OVER}
+)
+#: States the operator can interrupt (stop / pause) and a failure can leave.
+_INTERRUPTIBLE = frozenset({S.PENDING, *PHASES, S.READY})
+#: Where an operator or an error can take a table from any running state.
+_OUT = frozenset({S.FAILED, S.STOPPED, S.PAUSED})
+
+
+def _forward(src: State) -> frozenset[State]:
+    """Every later lifecycle state (phases a table does not need are skipped)."""
+    i = LIFECYCLE.index(src)
+    later = set(LIFECYCLE[i + 1 :])
+    later.discard(S.DONE)  # only CUT_OVER ends in DONE
+    return frozenset(later)
+
+
 #: Every allowed ``from → {to}`` move. Anything else is rejected by :func:`check_transition`.
 TRANSITIONS: dict[State, frozenset[State]] = {
-    S.PENDING: frozenset({S.SUBMITTED, S.FAILED, S.STOPPED}),
-    S.SUBMITTED: frozenset({S.RUNNING, S.COPIED, S.PENDING, S.FAILED, S.STOPPED}),
-    S.RUNNING: frozenset({S.COPIED, S.PENDING, S.FAILED, S.STOPPED}),
-    S.COPIED: frozenset({S.SYNCING, S.VALIDATING, S.DONE, S.FAILED, S.STOPPED}),
-    S.SYNCING: frozenset({S.COPIED, S.VALIDATING, S.DONE, S.FAILED, S.STOPPED}),
-    S.VALIDATING: frozenset({S.COPIED, S.DONE, S.FAILED, S.STOPPED}),
-    S.DONE: frozenset({S.PENDING}),  # re-run
-    S.FAILED: frozenset({S.PENDING, S.COPIED}),  # re-run / resume at the failed step
-    S.STOPPED: frozenset({S.PENDING, S.COPIED}),  # resume
+    S.PENDING: _forward(S.PENDING) | _OUT,
+    S.START_POINT: _forward(S.START_POINT) | _OUT,
+    S.LOADING: _forward(S.LOADING) | _OUT,
+    # a dual run keeps CATCHING_UP until approval; the last round may go straight to READY
+    S.CATCHING_UP: frozenset({S.VALIDATING, S.READY}) | _OUT,
+    S.VALIDATING: frozenset({S.REPAIRING, S.READY, S.CUT_OVER}) | _OUT,
+    S.REPAIRING: frozenset({S.VALIDATING}) | _OUT,
+    # READY → CATCHING_UP: a dual-run sync round; READY → CUT_OVER: approved
+    S.READY: frozenset({S.CATCHING_UP, S.CUT_OVER}) | _OUT,
+    S.CUT_OVER: frozenset({S.DONE, S.READY}) | _OUT,
+    # rollback of a cut-over (READY), or a re-run from the start (PENDING)
+    S.DONE: frozenset({S.READY, S.PENDING}),
+    # resume returns to the remembered state; re-run starts again
+    S.FAILED: frozenset(_INTERRUPTIBLE),
+    S.STOPPED: frozenset(_INTERRUPTIBLE),
+    S.PAUSED: frozenset(_INTERRUPTIBLE) | frozenset({S.STOPPED, S.FAILED}),
 }
 
 #: States in which the coordinator has nothing to do for the table.
 TERMINAL: frozenset[State] = frozenset({S.DONE, S.FAILED, S.STOPPED})
-#: States in which a job of the table is submitted or running on a cluster.
-ACTIVE: frozenset[State] = frozenset({S.SUBMITTED, S.RUNNING, S.SYNCING, S.VALIDATING})
-#: States in which the table waits for a free slot for its next step.
-WAITING: frozenset[State] = frozenset({S.PENDING, S.COPIED})
+#: States the operator has to act on (approve, resume, investigate).
+WAITS_FOR_OPERATOR: frozenset[State] = frozenset({S.READY, S.FAILED, S.STOPPED, S.PAUSED})
 
 
 class IllegalTransitionError(LakeshiftError):
@@ -78,16 +130,3 @@ def check_transition(src: State, dst: State, table: str = "") -> None:
             f"{where}illegal state change {src.value} -> {dst.value}; allowed from "
             f"{src.value}: {allowed}"
         )
-
-
-def active_state_for(kind_phase: str, step: int) -> State:
-    """The state a table is in while a job of ``kind_phase`` runs.
-
-    ``load`` steps (copy, transform, files) use ``SUBMITTED``; ``sync`` uses ``SYNCING``;
-    ``validate`` uses ``VALIDATING``; any other later step counts as ``SYNCING``.
-    """
-    if step == 0 or kind_phase == "load":
-        return S.SUBMITTED
-    if kind_phase == "validate":
-        return S.VALIDATING
-    return S.SYNCING

@@ -1,15 +1,19 @@
-"""Job kinds: which job file a step submits and with which arguments.
+"""Job kinds: what the coordinator submits in each lifecycle phase, built from command contracts.
 
-The table below is the single mapping from a plan step (``copy``, ``validate`` …) to a
-``jobs/*.py`` entry point and its argument template. Placeholders in ``{braces}`` are filled
-from the table (``table``, ``source``, ``target``, ``format``, ``keys``, and ``source_spec`` /
-``target_spec``: ``FORMAT:PATH`` as ``lakeshift validate`` takes them), the run (``run_id``),
-the job (``result``: where the job writes its ``--json`` summary, ``token``, ``attempt``) and the
-table's ``options``. A ``script`` step names its own file (used for tests and one-off jobs).
+Every job line comes from the command's own argument model (:mod:`lakeshift.contracts`): the
+plan's values and the table's extra arguments are parsed with the real ``lakeshift`` parser when
+the plan loads (:func:`parse_command`), so a bad option fails ``lakeshift plan``, and the job
+line is rendered from the resulting model at submit time (:meth:`JobSpec.render`), with the
+job's own values (``--json`` result file, run id) filled in. Only ``script`` jobs — a file the
+plan names — keep an argument template with ``{placeholders}``.
 
 Example:
-    >>> JOB_KINDS["validate"].file
-    'jobs/validate.py'
+    >>> from lakeshift.sync.command import SyncArgs
+    >>> job = JobSpec("catch_up", SyncArgs(config="/c/s.yaml", once=True))
+    >>> job.file
+    'jobs/incremental_sync.py'
+    >>> job.render({"result": "/r/1.json", "run_id": "m"})
+    ['run', '--config=/c/s.yaml', '--once', '--json=/r/1.json']
     >>> render_args(("{source}", "--keys", "{keys}"), {"source": "/a", "keys": "id"}, "t")
     ['/a', '--keys', 'id']
     >>> spec("parquet", "/raw/t"), spec(None, "delta:/lake/t")
@@ -18,72 +22,111 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any
 
+from lakeshift.contracts import CommandArgs
 from lakeshift.errors import ConfigError
 
-Phase = Literal["load", "sync", "validate"]
+#: What each job kind does, in lifecycle order (the names used in the jobs table and the audit).
+KIND_TEXT: dict[str, str] = {
+    "start_point": "record the sync start point",
+    "load": "bulk load",
+    "catch_up": "catch-up sync round",
+    "validate": "validation",
+    "repair": "repair",
+    "dual_run": "dual-run sync round",
+    "final_sync": "final sync before cut-over",
+    "final_validate": "final validation before cut-over",
+    "switch": "metastore switch",
+    "rollback": "metastore rollback",
+}
+
+#: Placeholders a ``script`` job's arguments may use besides the table's values.
+JOB_PLACEHOLDERS = frozenset({"run_id", "result", "token", "attempt", "state_dir"})
+
+#: The ``files`` command's entry point (its arguments are parsed, not yet a contract model).
+FILES_JOB = "jobs/files_copy.py"
 
 
 @dataclass(frozen=True)
-class JobKind:
-    """One kind of job the coordinator can submit.
+class JobSpec:
+    """One job of a table's lifecycle.
 
     Attributes:
-        name: the step name used in plans.
-        file: the entry point, relative to the project root (``None``: the step names it).
-        phase: ``load`` (copy/transform/files), ``sync`` or ``validate``; steps run in this order.
-        args: the argument template.
-        exit1_permanent: whether exit code 1 without a known error pattern is permanent
-            (a validation mismatch will not go away by retrying).
+        kind: the job kind (a key of :data:`KIND_TEXT`).
+        model: the command's arguments (``None`` for script and files jobs).
+        file: the entry point; default the model's ``JOB``.
+        template: arguments with ``{placeholders}`` (script and files jobs).
+        exit1_permanent: exit code 1 means "ran and found a difference" (validate, verify).
+        label: the command, for messages (``copy``, ``files --update`` …).
     """
 
-    name: str
-    file: str | None
-    phase: Phase
-    args: tuple[str, ...]
+    kind: str
+    model: CommandArgs | None = None
+    file: str = ""
+    template: tuple[str, ...] = ()
     exit1_permanent: bool = False
+    label: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.file:
+            if self.model is None or not self.model.JOB:
+                raise ConfigError(f"job {self.kind}: no job file")
+            object.__setattr__(self, "file", self.model.JOB)
+        if not self.label:
+            text = " ".join(self.model.COMMAND) if self.model is not None else self.kind
+            object.__setattr__(self, "label", text)
+
+    def render(self, values: Mapping[str, str], table: str = "") -> list[str]:
+        """The job's arguments, with the job's own values filled in.
+
+        ``values`` holds at least ``result`` (where the job writes its JSON summary) and
+        ``run_id``; a model field the plan left unset for them (``json_out``/``summary``,
+        ``run_id``) is set from them.
+
+        Raises:
+            ConfigError: a ``{placeholder}`` of a template has no value.
+        """
+        if self.model is None:
+            return render_args(self.template, values, table or self.kind)
+        fields = type(self.model).model_fields
+        update: dict[str, Any] = {}
+        for name, key in (("json_out", "result"), ("summary", "result"), ("run_id", "run_id")):
+            if name in fields and getattr(self.model, name) is None and values.get(key):
+                update[name] = values[key]
+        return self.model.model_copy(update=update).job_argv()
 
 
-JOB_KINDS: dict[str, JobKind] = {
-    k.name: k
-    for k in (
-        JobKind(
-            "copy",
-            "jobs/bulk_copy.py",
-            "load",
-            (
-                "{source}",
-                "{target}",
-                "--format",
-                "{format}",
-                "--run-id",
-                "{run_id}",
-                "--json",
-                "{result}",
-            ),
-        ),
-        JobKind(
-            "files", "jobs/files_copy.py", "load", ("{source}", "{target}", "--json", "{result}")
-        ),
-        JobKind("transform", "jobs/nosql_to_sql.py", "load", ("{config}",)),
-        JobKind("sync", "jobs/incremental_sync.py", "sync", ("{config}",)),
-        JobKind(
-            "validate",
-            "jobs/validate.py",
-            "validate",
-            ("{source_spec}", "{target_spec}", "--keys", "{keys}", "--json", "{result}"),
-            exit1_permanent=True,
-        ),
-        JobKind("script", None, "load", ()),
-    )
-}
+def parse_command(words: Sequence[str], where: str) -> Any:
+    """Parse ``lakeshift WORDS…`` with the real CLI parser; the namespace, or a ConfigError.
 
-PHASE_ORDER: dict[str, int] = {"load": 0, "sync": 1, "validate": 2}
+    Raises:
+        ConfigError: the parser rejects the line (the message is the parser's own last line).
+    """
+    from lakeshift.cli import build_parser
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            return build_parser().parse_args(list(words))
+    except SystemExit as exc:
+        lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
+        why = lines[-1] if lines else f"exit {exc.code}"
+        why = re.sub(r"^lakeshift [a-z-]+: error: ", "", why)
+        raise ConfigError(f"{where}: {why} (in: lakeshift {' '.join(words)})") from None
+
+
+def model_from(model: type[CommandArgs], words: Sequence[str], where: str) -> CommandArgs:
+    """The contract model of ``lakeshift WORDS…`` as the real parser reads it."""
+    return model.from_namespace(parse_command(words, where))
+
 
 _FORMATTER = string.Formatter()
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -93,9 +136,9 @@ def placeholders(template: Sequence[str]) -> set[str]:
     """The ``{names}`` used in an argument template."""
     names: set[str] = set()
     for item in template:
-        for _, field, _, _ in _FORMATTER.parse(item):
-            if field:
-                names.add(field)
+        for _, name, _, _ in _FORMATTER.parse(item):
+            if name:
+                names.add(name)
     return names
 
 

@@ -57,7 +57,8 @@ SCHEMA = [
         attempt INTEGER NOT NULL DEFAULT 0, priority INTEGER NOT NULL DEFAULT 0,
         size_bytes BIGINT NOT NULL DEFAULT 0, cluster TEXT, app_id TEXT, token TEXT,
         not_before {real} NOT NULL DEFAULT 0, last_error TEXT, updated {real} NOT NULL,
-        started {real}, finished {real})""",
+        started {real}, finished {real}, round INTEGER NOT NULL DEFAULT 0, resume_state TEXT,
+        approved_by TEXT, details TEXT NOT NULL DEFAULT '{}')""",
     """CREATE TABLE IF NOT EXISTS jobs (
         token TEXT PRIMARY KEY, table_name TEXT NOT NULL, step INTEGER NOT NULL,
         kind TEXT NOT NULL, attempt INTEGER NOT NULL, cluster TEXT NOT NULL, app_id TEXT,
@@ -73,6 +74,9 @@ SCHEMA = [
         id {serial}, at {real} NOT NULL, action TEXT NOT NULL, table_name TEXT,
         done INTEGER NOT NULL DEFAULT 0)""",
 ]
+
+#: The layout of the tables above; a state database of another layout is refused.
+SCHEMA_VERSION = "2"
 
 #: Job statuses. ``submitting`` is written before the backend is asked to launch.
 OPEN_JOB = ("submitting", "submitted", "running")
@@ -96,6 +100,10 @@ class TableRow:
     updated: float
     started: float | None
     finished: float | None
+    round: int = 0
+    resume_state: State | None = None
+    approved_by: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -151,8 +159,15 @@ class Batch:
         attempt: int | None = None,
         not_before: float | None = None,
         error: str | None = None,
+        round: int | None = None,
+        resume_state: State | None | str = "",
+        approved_by: str | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         """Check ``row.state → dst``, update ``row`` in memory and queue the writes.
+
+        ``details`` are merged into the row's details (lag, deviation, report, start point …);
+        ``resume_state`` ``""`` keeps the remembered state, ``None`` clears it.
 
         Raises:
             IllegalTransitionError: the move is not allowed.
@@ -174,7 +189,15 @@ class Batch:
             row.not_before = not_before
         if error is not None:
             row.last_error = error[-2000:]
-        if dst in (State.SUBMITTED,) and row.started is None:
+        if round is not None:
+            row.round = round
+        if resume_state != "":
+            row.resume_state = resume_state  # type: ignore[assignment]
+        if approved_by is not None:
+            row.approved_by = approved_by or None
+        if details:
+            row.details = {**row.details, **details}
+        if src is State.PENDING and row.started is None:
             row.started = now
         if dst is State.DONE:
             row.finished = now
@@ -192,6 +215,10 @@ class Batch:
                 now,
                 row.started,
                 row.finished,
+                row.round,
+                row.resume_state.value if row.resume_state else None,
+                row.approved_by,
+                json.dumps(row.details, sort_keys=True, default=str),
                 row.name,
                 src.value,
             )
@@ -282,10 +309,37 @@ class StateStore:
         return rows
 
     def init_schema(self) -> None:
-        """Create the tables if missing."""
+        """Create the tables if missing; refuse a state database of another layout.
+
+        Raises:
+            StoreError: the database holds state written by a lakeshift with another layout.
+        """
         with self.transaction() as cur:
+            cur.execute(
+                self._q("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            )
+            cur.execute(self._q("SELECT value FROM meta WHERE key = 'schema_version'"))
+            found = cur.fetchall()
+            if found and found[0][0] != SCHEMA_VERSION:
+                raise StoreError(
+                    f"state {self.where}: written by another lakeshift version (state layout "
+                    f"{found[0][0]}, this one reads {SCHEMA_VERSION}); finish that run with its "
+                    f"own version or start this one in a new --state-dir"
+                )
+            if not found:
+                cur.execute(self._q("SELECT key FROM meta WHERE key IN ('run_id', 'started')"))
+                if cur.fetchall():
+                    raise StoreError(
+                        f"state {self.where}: written by an older lakeshift (no state layout "
+                        f"version); start this run in a new --state-dir"
+                    )
             for stmt in SCHEMA:
                 cur.execute(self._q(stmt))
+            if not found:
+                cur.execute(
+                    self._q("INSERT INTO meta (key, value) VALUES ('schema_version', ?)"),
+                    (SCHEMA_VERSION,),
+                )
 
     # ---- coordinator lock ----------------------------------------------------------------
     def acquire_lock(self) -> None:
@@ -374,9 +428,15 @@ class StateStore:
         """All tables by name."""
         rows = self.query(
             "SELECT name, state, step, attempt, priority, size_bytes, cluster, app_id, token, "
-            "not_before, last_error, updated, started, finished FROM tables"
+            "not_before, last_error, updated, started, finished, round, resume_state, "
+            "approved_by, details FROM tables"
         )
-        return {r[0]: TableRow(r[0], State(r[1]), *r[2:]) for r in rows}
+        out = {}
+        for r in rows:
+            resume = State(r[15]) if r[15] else None
+            details = json.loads(r[17]) if r[17] else {}
+            out[r[0]] = TableRow(r[0], State(r[1]), *r[2:14], r[14], resume, r[16], details)
+        return out
 
     def jobs(self, open_only: bool = False, table: str | None = None) -> list[JobRow]:
         """Job rows (optionally only submitting/submitted/running ones, or one table's)."""
@@ -443,7 +503,8 @@ class StateStore:
                     self._q(
                         "UPDATE tables SET state = ?, step = ?, attempt = ?, cluster = ?, "
                         "app_id = ?, token = ?, not_before = ?, last_error = ?, updated = ?, "
-                        "started = ?, finished = ? WHERE name = ? AND state = ?"
+                        "started = ?, finished = ?, round = ?, resume_state = ?, "
+                        "approved_by = ?, details = ? WHERE name = ? AND state = ?"
                     ),
                     batch.transitions,
                 )
