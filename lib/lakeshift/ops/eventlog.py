@@ -183,8 +183,9 @@ def _task_end(m: JobMetrics, ev: dict[str, Any]) -> None:
 def _log_files(path: Path) -> list[Path]:
     if path.is_dir():
         # rolling logs (spark.eventLog.rolling.enabled) keep events_<n>_<app> files in a folder
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-        return [p for p in files if not p.name.startswith("appstatus")]
+        # (Spark 4's default): events_<n>_<app>[.zstd], in order of n, beside appstatus_<app>
+        files = [p for p in path.iterdir() if p.is_file() and p.name.startswith("events_")]
+        return sorted(files, key=lambda p: int(p.name.split("_")[1]))
     return [path]
 
 
