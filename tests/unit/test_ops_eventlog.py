@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from lakeshift.ops.eventlog import advice, event_log_conf, metrics_from_events
 
@@ -55,3 +56,18 @@ def test_conf() -> None:
         "spark.eventLog.enabled": "true",
         "spark.eventLog.dir": "s3a://b/ev",
     }
+
+
+def test_event_log_option_reaches_the_session_conf(tmp_path: Path) -> None:
+    import argparse
+
+    from lakeshift.runtime import profile_from_args
+    from lakeshift.spark import spark_conf
+
+    args = argparse.Namespace(master="local[1]", event_log=str(tmp_path / "ev"))
+    conf = spark_conf(profile_from_args(args, "t"))
+    assert conf["spark.eventLog.enabled"] == "true"
+    assert conf["spark.eventLog.dir"] == (tmp_path / "ev").as_uri()
+    assert (tmp_path / "ev").is_dir()
+    off = spark_conf(profile_from_args(argparse.Namespace(master="local[1]"), "t"))
+    assert "spark.eventLog.enabled" not in off
