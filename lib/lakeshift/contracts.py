@@ -204,6 +204,15 @@ class CommonArgs(CommandArgs):
             "Derby) or a metastore service (default: $LAKESHIFT_METASTORE, else in-memory)",
         ),
     ] = None
+    event_log: typing.Annotated[
+        str | None,
+        Opt(
+            common=True,
+            metavar="DIR",
+            help="write a Spark event log into DIR (any Hadoop filesystem; a folder per run) "
+            "for job metrics (default: off)",
+        ),
+    ] = None
     log_level: typing.Annotated[
         str, Opt(common=True, help="lakeshift log level (default: WARNING)")
     ] = "WARNING"
