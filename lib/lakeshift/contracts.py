@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, get_args, get_origin
 
@@ -46,6 +47,8 @@ class Opt:
         common: one of the options every command takes (added by the shared parent parser).
         switches: for a ``Literal`` field: one switch per value (``{"create": "--create"}``),
             mutually exclusive, instead of ``--flag VALUE``.
+        parse: argparse ``type`` for the value (e.g. a size parser taking ``128MB``); the
+            field's value renders with ``str()``, which the parser must accept back.
     """
 
     flag: str | None = None
@@ -54,6 +57,7 @@ class Opt:
     metavar: str | None = None
     common: bool = False
     switches: tuple[tuple[str, str, str], ...] = ()  # (value, flag, help)
+    parse: Callable[[str], Any] | None = None
 
 
 def _opt(field: Any) -> Opt | None:
@@ -111,7 +115,9 @@ class CommandArgs(BaseModel):
                 kwargs["action"] = "append"
                 kwargs["default"] = list(default or [])
             else:
-                if kind in (int, float):
+                if opt.parse is not None:
+                    kwargs["type"] = opt.parse
+                elif kind in (int, float):
                     kwargs["type"] = kind
                 kwargs["default"] = default
             if opt.positional:
@@ -196,6 +202,15 @@ class CommonArgs(CommandArgs):
             metavar="DIR|thrift://HOST:PORT",
             help="persistent Hive metastore for tables lakeshift registers: a folder (embedded "
             "Derby) or a metastore service (default: $LAKESHIFT_METASTORE, else in-memory)",
+        ),
+    ] = None
+    event_log: typing.Annotated[
+        str | None,
+        Opt(
+            common=True,
+            metavar="DIR",
+            help="write a Spark event log into DIR (any Hadoop filesystem; a folder per run) "
+            "for job metrics (default: off)",
         ),
     ] = None
     log_level: typing.Annotated[

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+from pathlib import Path
 
 from lakeshift.config.macros import parse_run_date
 from lakeshift.errors import UsageError
@@ -32,8 +33,21 @@ def profile_from_args(args: argparse.Namespace, app_name: str) -> SparkProfile:
         app_name=app_name,
         jars=getattr(args, "jars", "auto"),
         metastore=getattr(args, "metastore", None) or os.environ.get("LAKESHIFT_METASTORE"),
+        event_log=_event_log_dir(getattr(args, "event_log", None)),
         conf=conf,
     )
+
+
+def _event_log_dir(value: str | None) -> str | None:
+    """``--event-log``: a URI as given; a local folder made and turned into a ``file:`` URI."""
+    if not value or "://" in value:
+        return value
+    folder = Path(value).expanduser().resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--event-log: cannot create folder {folder}: {exc}") from exc
+    return folder.as_uri()
 
 
 def run_date_from_args(args: argparse.Namespace) -> dt.date:

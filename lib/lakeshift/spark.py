@@ -152,6 +152,7 @@ class SparkProfile(StrictModel):
         s3: how S3A reaches S3 (endpoint, region, path style); credentials from the environment.
         metastore: a persistent Hive metastore, see :func:`metastore_conf` (default
             ``$LAKESHIFT_METASTORE``, else Spark's in-memory catalog).
+        event_log: a folder for Spark event logs (``spark.eventLog.*``); ``None``: off.
         conf: any further Spark configuration.
     """
 
@@ -163,6 +164,7 @@ class SparkProfile(StrictModel):
     ui: bool | None = None
     s3: S3Settings = Field(default_factory=S3Settings)
     metastore: str | None = None
+    event_log: str | None = None
     conf: dict[str, str] = Field(default_factory=dict)
 
     @property
@@ -347,6 +349,10 @@ def spark_conf(profile: SparkProfile) -> dict[str, str]:
             conf["spark.sql.shuffle.partitions"] = str(profile.shuffle_partitions)
         if profile.ui is not None:
             conf["spark.ui.enabled"] = str(profile.ui).lower()
+    if profile.event_log:
+        from lakeshift.ops.eventlog import event_log_conf
+
+        conf.update(event_log_conf(profile.event_log))
     conf.update(profile.conf)
     if profile.jars in ("auto", "local"):
         conf.update(classpath_conf(profile))  # after conf: the profile's own entries are kept

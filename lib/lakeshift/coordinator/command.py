@@ -68,6 +68,14 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     p.add_argument("--concurrency", type=int, default=64, help="requests in flight")
     p.add_argument("--part-size", default="128MB", help="multipart part size")
+    p.add_argument(
+        "--prefixes", type=int, default=1, help="prefixes the --request-limit applies to each"
+    )
+    p.add_argument(
+        "--tcp-window",
+        default=None,
+        help="bytes one connection has in flight per round trip (--latency as RTT)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=plan_command)
 
@@ -215,6 +223,8 @@ def plan_command(args: argparse.Namespace) -> int:
         "bytes": total,
     }
     if args.estimate:
+        if args.prefixes < 1:
+            raise UsageError(f"--prefixes: expected at least 1, found {args.prefixes}")
         files = sum(max(1, int(t.values.get("files", "1"))) for t in plan.tables.values())
         est = estimate_transfer(
             total,
@@ -225,6 +235,8 @@ def plan_command(args: argparse.Namespace) -> int:
             latency=args.latency,
             concurrency=args.concurrency,
             part_size=_size_arg(args.part_size, "--part-size"),
+            prefixes=args.prefixes,
+            tcp_window=_size_arg(args.tcp_window, "--tcp-window") if args.tcp_window else None,
         )
         out["estimate"] = {
             "base_seconds": est.base_seconds,
@@ -233,6 +245,9 @@ def plan_command(args: argparse.Namespace) -> int:
             "converges": est.converges,
             "change_ratio": est.change_ratio,
             "requests": est.requests,
+            "limits": est.limits(),
+            "bytes_sent": est.bytes_sent if est.converges else None,
+            "concurrency_needed": est.concurrency_needed,
             "summary": est.describe(),
         }
     if args.json:

@@ -7,8 +7,11 @@ Pure functions; no I/O. The model:
   prefix; each file costs ``requests_per_file`` (list/head/complete) plus ``requests_per_part``
   per part of ``part_size`` (read + write);
 * latency time ``T_lat = requests · latency / concurrency`` — small files are bound by round trips;
-* ``T0 = max(T_bw, T_req, T_lat)``; the largest term is the binding limit; the effective rate is
-  ``e = bytes / T0``.
+* window time ``T_win = bytes / (concurrency · window / rtt)`` — one TCP connection carries at
+  most one window per round trip (``tcp_window`` bytes, ``latency`` as the RTT); off when no
+  window is given;
+* ``T0 = max(T_bw, T_req, T_lat, T_win)``; the largest term is the binding limit; the effective
+  rate is ``e = bytes / T0``.
 
 While the copy runs the source keeps changing at ``change_rate``; those changes must be copied
 too, during which more accumulate: ``T = T0 · (1 + r + r^2 + …) = T0 / (1 - r)`` with
@@ -43,6 +46,11 @@ class TransferEstimate:
         change_ratio: ``r = change_rate / effective_rate``.
         converges: whether the copy catches up with the changes.
         total_seconds: ``T0 / (1 - r)``, ``inf`` when it does not converge.
+        window_seconds: time if only the TCP window / RTT of each connection limited.
+        bytes_sent: bytes sent in all rounds, ``bytes / (1 - r)`` (``inf`` when diverging).
+        concurrency: requests (connections) in flight assumed.
+        concurrency_needed: the smallest concurrency at which neither latency nor the TCP
+            window binds any more (the other limits unchanged).
     """
 
     bytes: int
@@ -57,6 +65,19 @@ class TransferEstimate:
     change_ratio: float
     converges: bool
     total_seconds: float
+    window_seconds: float = 0.0
+    bytes_sent: float = 0.0
+    concurrency: int = 1
+    concurrency_needed: int = 1
+
+    def limits(self) -> dict[str, float]:
+        """Every limit side by side: seconds each would take alone (frozen source)."""
+        return {
+            "bandwidth": self.bandwidth_seconds,
+            "requests": self.request_seconds,
+            "latency": self.latency_seconds,
+            "window": self.window_seconds,
+        }
 
     def describe(self) -> str:
         """One line for people."""
@@ -68,6 +89,12 @@ class TransferEstimate:
         return (
             f"{format_duration(self.total_seconds)} ({format_duration(self.base_seconds)} for a "
             f"frozen source, x{1 / (1 - self.change_ratio):.2f} for changes), {self.binding}-bound"
+            + (
+                f"; concurrency {self.concurrency_needed} would lift the {self.binding} limit"
+                if self.binding in ("latency", "window")
+                and self.concurrency_needed > self.concurrency
+                else ""
+            )
         )
 
 
@@ -122,6 +149,9 @@ def estimate_transfer(
     part_size: int = 128 * 2**20,
     requests_per_file: float = 2.0,
     requests_per_part: float = 2.0,
+    requests: int | None = None,
+    prefixes: int = 1,
+    tcp_window: int | None = None,
 ) -> TransferEstimate:
     """Estimate a transfer (see the module docstring for the model).
 
@@ -136,25 +166,37 @@ def estimate_transfer(
         part_size: bytes per part of a multipart transfer.
         requests_per_file: fixed requests per file.
         requests_per_part: requests per part.
+        requests: the request count when known (e.g. counted PUTs); overrides the model.
+        prefixes: prefixes the keys spread over; ``request_limit`` applies per prefix.
+        tcp_window: bytes one connection has in flight per round trip (``None``: no limit).
 
     Raises:
         ValueError: non-positive bandwidth or concurrency, negative sizes.
     """
-    if bandwidth <= 0 or concurrency <= 0 or part_size <= 0:
+    if bandwidth <= 0 or concurrency <= 0 or part_size <= 0 or prefixes <= 0:
         raise ValueError("bandwidth, concurrency and part_size must be positive")
     if total_bytes < 0 or files < 0 or change_rate < 0 or latency < 0:
         raise ValueError("sizes, counts, change rate and latency must not be negative")
     parts = parts_for(total_bytes, files, part_size)
-    reqs = requests_needed(files, parts, requests_per_file, requests_per_part)
+    if requests is not None:
+        reqs = requests
+    else:
+        reqs = requests_needed(files, parts, requests_per_file, requests_per_part)
     t_bw = total_bytes / bandwidth
-    t_req = reqs / request_limit if request_limit else 0.0
+    t_req = reqs / (request_limit * prefixes) if request_limit else 0.0
     t_lat = reqs * latency / concurrency
-    terms = {"bandwidth": t_bw, "requests": t_req, "latency": t_lat}
+    per_conn = tcp_window / latency if tcp_window and latency > 0 else 0.0
+    t_win = total_bytes / (concurrency * per_conn) if per_conn else 0.0
+    terms = {"bandwidth": t_bw, "requests": t_req, "latency": t_lat, "window": t_win}
     binding = max(terms, key=lambda k: terms[k])
     base = terms[binding]
     rate = total_bytes / base if base > 0 else bandwidth
     ratio = change_rate / rate if rate > 0 else math.inf
     total = converging_total(base, ratio)
+    floor = max(t_bw, t_req)
+    needed = concurrency
+    if floor > 0 and max(t_lat, t_win) > floor:
+        needed = math.ceil(concurrency * max(t_lat, t_win) / floor)
     return TransferEstimate(
         bytes=total_bytes,
         files=files,
@@ -168,6 +210,10 @@ def estimate_transfer(
         change_ratio=ratio,
         converges=math.isfinite(total),
         total_seconds=total,
+        window_seconds=t_win,
+        bytes_sent=total_bytes / (1 - ratio) if ratio < 1 else math.inf,
+        concurrency=concurrency,
+        concurrency_needed=needed,
     )
 
 

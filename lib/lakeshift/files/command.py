@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from lakeshift.config import expand_macros, parse_size
+from lakeshift.contracts import CommonArgs, Opt
 from lakeshift.errors import ConfigError, LakeshiftError
-from lakeshift.files.checksum import ALGORITHMS
 from lakeshift.files.config import FilesConfig
 
 # config field -> the flag that sets it (for messages)
@@ -36,9 +36,167 @@ def _size(value: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _size_option(p: argparse.ArgumentParser, flag: str, default: int, text: str) -> None:
-    """Add a size option (``128MB``, ``1GiB``, plain bytes) with ``metavar`` SIZE."""
-    p.add_argument(flag, type=_size, default=default, metavar="SIZE", help=text)
+SIZE = "SIZE"
+
+
+class FilesArgs(CommonArgs):
+    """The arguments of ``lakeshift files`` (and of ``jobs/files_copy.py``)."""
+
+    COMMAND = ("files",)
+    JOB = "jobs/files_copy.py"
+
+    src: Annotated[str, Opt(positional=True, help="source folder (macros like ${ds} are expanded)")]
+    dst: Annotated[str, Opt(positional=True, help="target folder")]
+    state: Annotated[str | None, Opt(help="manifest folder (default: DST/_lakeshift_files)")] = None
+    checksum: Annotated[Literal["crc32c", "md5", "sha256"], Opt(help="default: crc32c")] = (
+        "crc32c"  # = checksum.ALGORITHMS (a unit test keeps them equal)
+    )
+    verify_mode: Annotated[
+        Literal["readback", "stream"],
+        Opt(
+            help="how each written file is verified: readback re-reads the staged target and "
+            "compares checksums (default); stream: checksum of the written stream plus size check"
+        ),
+    ] = "readback"
+    verify: Annotated[
+        bool,
+        Opt(
+            help="compare a finished mirror end to end instead of copying: list both sides, "
+            "checksum every file of the same size on both, report every missing, extra or "
+            "differing file (exit 1 if any); writes nothing"
+        ),
+    ] = False
+    repair: Annotated[
+        bool,
+        Opt(
+            help="with --verify: then re-copy the missing and differing files (and, with "
+            "--delete, remove the extra ones)"
+        ),
+    ] = False
+    update: Annotated[
+        bool,
+        Opt(
+            help="decide from the target: copy files missing there or of another size; a file "
+            "of the same size is skipped only when its checksum matches (the manifest's "
+            "checksum counts while the target's size/mtime/inode or ETag is unchanged)"
+        ),
+    ] = False
+    checksum_always: Annotated[
+        bool,
+        Opt(
+            help="re-read every source file whose size and mtime match the manifest and compare "
+            "checksums (default: only files whose ctime changed, e.g. after touch -r)"
+        ),
+    ] = False
+    delete: Annotated[
+        bool,
+        Opt(
+            help="remove target files and folders absent from SRC (never the state folder); "
+            "names what it removed"
+        ),
+    ] = False
+    dry_run: Annotated[bool, Opt(help="plan and report only")] = False
+    symlinks: Annotated[
+        Literal["follow", "preserve", "skip"],
+        Opt(
+            help="follow: copy what a link points to, broken links fail (default); preserve: "
+            "copy links as links (local targets; skipped and reported on S3/HDFS); skip: skip "
+            "and report. FIFOs, sockets and devices are never opened: skipped and reported"
+        ),
+    ] = "follow"
+    preserve: Annotated[bool, Opt(help="keep modification times (local)")] = False
+    include: Annotated[list[str], Opt(metavar="GLOB")] = Field(default_factory=list)
+    exclude: Annotated[list[str], Opt(metavar="GLOB")] = Field(default_factory=list)
+    blacklist: Annotated[list[str], Opt(metavar="GLOB", help="live folders to skip (reported)")] = (
+        Field(default_factory=list)
+    )
+    bandwidth: Annotated[
+        float | None,
+        Opt(
+            metavar="MB_PER_S",
+            help="cap in MiB/s for the whole run: one limit shared by all its tasks, threads "
+            "and processes on a machine (one file alone gets all of it)",
+        ),
+    ] = None
+    max_requests_per_s: Annotated[
+        float | None,
+        Opt(
+            metavar="N",
+            help="S3 targets: at most N requests per second per top-level prefix of DST "
+            "(PUT, multipart, GET, HEAD, DELETE, LIST; shared like --bandwidth)",
+        ),
+    ] = None
+    task_size: Annotated[
+        int, Opt(metavar=SIZE, parse=_size, help="bytes per task for small files (default 256MB)")
+    ] = 256 << 20
+    big_file: Annotated[
+        int,
+        Opt(metavar=SIZE, parse=_size, help="files this large get their own task (default 64MB)"),
+    ] = 64 << 20
+    chunk_size: Annotated[
+        int,
+        Opt(
+            metavar=SIZE,
+            parse=_size,
+            help="read buffer; on S3 files up to this size (or below 5MB) are written with one "
+            "PUT, larger ones streamed into a multipart upload of such parts (default 8MB)",
+        ),
+    ] = 8 << 20
+    split_above: Annotated[
+        int,
+        Opt(
+            metavar=SIZE,
+            parse=_size,
+            help="files this large are copied in parts, --threads at a time: S3 multipart "
+            "upload, local ranges (default 256MB)",
+        ),
+    ] = 256 << 20
+    part_size: Annotated[
+        int,
+        Opt(
+            metavar=SIZE,
+            parse=_size,
+            help="part size of split copies; S3 needs >= 5MB (default 64MB)",
+        ),
+    ] = 64 << 20
+    concat_size: Annotated[
+        int,
+        Opt(metavar=SIZE, parse=_size, help="target size of one --concat output (default 128MB)"),
+    ] = 128 << 20
+    task_files: Annotated[int, Opt(help="most files per task")] = 2000
+    concat: Annotated[
+        str | None,
+        Opt(
+            metavar="REGEX",
+            help="concatenate small line-oriented text files: files whose relative path matches "
+            "REGEX are grouped by its capture groups into outputs named <groups>-NNNNN[.ext]",
+        ),
+    ] = None
+    threads: Annotated[int, Opt(help="copy threads per task (default 4)")] = 4
+    retries: Annotated[
+        int, Opt(help="re-copies after a source change or a store error (default 2)")
+    ] = 2
+    executor: Annotated[
+        Literal["auto", "spark", "processes", "threads"],
+        Opt(
+            help="who runs the copy tasks: processes (--workers processes on this machine, no "
+            "Spark session), threads (a pool in this process), spark (Spark executors), auto "
+            "(default): processes when the master is local (local, local[N], local[*]), Spark "
+            "executors for cluster masters"
+        ),
+    ] = "auto"
+    local: Annotated[bool, Opt(help="same as --executor threads")] = False
+    workers: Annotated[
+        int | None, Opt(help="concurrent tasks without Spark (default: CPU count)")
+    ] = None
+    s3_endpoint: Annotated[str | None, Opt(help="S3 endpoint URL (default: $AWS_ENDPOINT_URL)")] = (
+        None
+    )
+    s3_region: Annotated[str | None, Opt(help="S3 region")] = None
+    json_path: Annotated[str | None, Opt("--json", metavar="FILE", help="write a JSON summary")] = (
+        None
+    )
+    no_progress: Annotated[bool, Opt(help="no progress output")] = False
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -55,133 +213,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
             "differences), 2 on bad input (one line: lakeshift files: error: <what>: <where>)."
         ),
     )
-    p.add_argument("src", help="source folder (macros like ${ds} are expanded)")
-    p.add_argument("dst", help="target folder")
-    p.add_argument("--state", help="manifest folder (default: DST/_lakeshift_files)")
-    p.add_argument("--checksum", choices=ALGORITHMS, default="crc32c", help="default: crc32c")
-    p.add_argument(
-        "--verify-mode",
-        choices=["readback", "stream"],
-        default="readback",
-        help="how each written file is verified: readback re-reads the staged target and "
-        "compares checksums (default); stream: checksum of the written stream plus size check",
-    )
-    p.add_argument(
-        "--verify",
-        action="store_true",
-        help="compare a finished mirror end to end instead of copying: list both sides, "
-        "checksum every file of the same size on both, report every missing, extra or "
-        "differing file (exit 1 if any); writes nothing",
-    )
-    p.add_argument(
-        "--repair",
-        action="store_true",
-        help="with --verify: then re-copy the missing and differing files (and, with "
-        "--delete, remove the extra ones)",
-    )
-    p.add_argument(
-        "--update",
-        action="store_true",
-        help="decide from the target: copy files missing there or of another size; a file of "
-        "the same size is skipped only when its checksum matches (the manifest's checksum "
-        "counts while the target's size/mtime/inode or ETag is unchanged)",
-    )
-    p.add_argument(
-        "--checksum-always",
-        action="store_true",
-        help="re-read every source file whose size and mtime match the manifest and compare "
-        "checksums (default: only files whose ctime changed, e.g. after touch -r)",
-    )
-    p.add_argument(
-        "--delete",
-        action="store_true",
-        help="remove target files and folders absent from SRC (never the state folder); "
-        "names what it removed",
-    )
-    p.add_argument("--dry-run", action="store_true", help="plan and report only")
-    p.add_argument(
-        "--symlinks",
-        choices=["follow", "preserve", "skip"],
-        default="follow",
-        help="follow: copy what a link points to, broken links fail (default); preserve: "
-        "copy links as links (local targets; skipped and reported on S3/HDFS); skip: skip "
-        "and report. FIFOs, sockets and devices are never opened: skipped and reported",
-    )
-    p.add_argument("--preserve", action="store_true", help="keep modification times (local)")
-    p.add_argument("--include", action="append", default=[], metavar="GLOB")
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB")
-    p.add_argument(
-        "--blacklist",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="live folders to skip (reported)",
-    )
-    p.add_argument(
-        "--bandwidth",
-        type=float,
-        metavar="MB_PER_S",
-        help="cap in MiB/s for the whole run: one limit shared by all its tasks, threads and "
-        "processes on a machine (one file alone gets all of it)",
-    )
-    p.add_argument(
-        "--max-requests-per-s",
-        type=float,
-        metavar="N",
-        help="S3 targets: at most N requests per second per top-level prefix of DST "
-        "(PUT, multipart, GET, HEAD, DELETE, LIST; shared like --bandwidth)",
-    )
-    sizes = [
-        ("--task-size", 256 << 20, "bytes per task for small files (default 256MB)"),
-        ("--big-file", 64 << 20, "files this large get their own task (default 64MB)"),
-        (
-            "--chunk-size",
-            8 << 20,
-            "read buffer; on S3 files up to this size (or below 5MB) are written with one PUT, "
-            "larger ones streamed into a multipart upload of such parts (default 8MB)",
-        ),
-        (
-            "--split-above",
-            256 << 20,
-            "files this large are copied in parts, --threads at a time: S3 multipart upload, "
-            "local ranges (default 256MB)",
-        ),
-        ("--part-size", 64 << 20, "part size of split copies; S3 needs >= 5MB (default 64MB)"),
-        ("--concat-size", 128 << 20, "target size of one --concat output (default 128MB)"),
-    ]
-    for flag, default, text in sizes:
-        _size_option(p, flag, default, text)
-    p.add_argument("--task-files", type=int, default=2000, help="most files per task")
-    p.add_argument(
-        "--concat",
-        metavar="REGEX",
-        help="concatenate small line-oriented text files: files whose relative path matches "
-        "REGEX are grouped by its capture groups into outputs named <groups>-NNNNN[.ext]",
-    )
-    p.add_argument("--threads", type=int, default=4, help="copy threads per task (default 4)")
-    p.add_argument(
-        "--retries",
-        type=int,
-        default=2,
-        help="re-copies after a source change or a store error (default 2)",
-    )
-    p.add_argument(
-        "--executor",
-        choices=["auto", "spark", "processes", "threads"],
-        default="auto",
-        help="who runs the copy tasks: processes (--workers processes on this machine, no "
-        "Spark session), threads (a pool in this process), spark (Spark executors), auto "
-        "(default): processes when the master is local (local, local[N], local[*]), Spark "
-        "executors for cluster masters",
-    )
-    p.add_argument("--local", action="store_true", help="same as --executor threads")
-    p.add_argument(
-        "--workers", type=int, help="concurrent tasks without Spark (default: CPU count)"
-    )
-    p.add_argument("--s3-endpoint", help="S3 endpoint URL (default: $AWS_ENDPOINT_URL)")
-    p.add_argument("--s3-region", help="S3 region")
-    p.add_argument("--json", dest="json_path", metavar="FILE", help="write a JSON summary")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    FilesArgs.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -233,7 +265,7 @@ def config_from_args(args: argparse.Namespace) -> FilesConfig:
         "s3_endpoint": args.s3_endpoint,
         "s3_region": args.s3_region,
         "json_path": args.json_path,
-        "progress": args.progress,
+        "progress": not args.no_progress,
     }
     try:
         return FilesConfig.model_validate(data)
