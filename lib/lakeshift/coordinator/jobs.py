@@ -98,7 +98,12 @@ class JobSpec:
             return render_args(self.template, values, table or self.kind)
         fields = type(self.model).model_fields
         update: dict[str, Any] = {}
-        for name, key in (("json_out", "result"), ("summary", "result"), ("run_id", "run_id")):
+        for name, key in (
+            ("json_out", "result"),
+            ("json_path", "result"),
+            ("summary", "result"),
+            ("run_id", "run_id"),
+        ):
             if name in fields and getattr(self.model, name) is None and values.get(key):
                 update[name] = values[key]
         return self.model.model_copy(update=update).job_argv()

@@ -24,15 +24,14 @@ import datetime as dt
 import glob
 import heapq
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from lakeshift.config import StrictModel, load_model, parse_size
-from lakeshift.coordinator.jobs import JOB_KINDS, PHASE_ORDER, JobKind, render_args
+from lakeshift.coordinator.jobs import JOB_PLACEHOLDERS, JobSpec, model_from, render_args
 from lakeshift.coordinator.jobs import spec as job_spec
 from lakeshift.errors import ConfigError
 
@@ -99,27 +98,43 @@ class RetryPolicy(StrictModel):
         )
 
 
-class StepSpec(StrictModel):
-    """A step with its own arguments (or, for ``script``, its own job file).
+class LoadSpec(StrictModel):
+    """The bulk load of a table.
 
     Attributes:
-        kind: a job kind from :data:`lakeshift.coordinator.jobs.JOB_KINDS`.
-        file: the job file for ``script`` steps (relative to the project root or absolute).
-        phase: the phase of a ``script`` step (``load``, ``sync`` or ``validate``).
-        args: arguments; for kinds other than ``script`` they are appended to the kind's own.
+        kind: ``copy`` (lake table → Delta/Parquet), ``files`` (byte copy), ``transform``
+            (MongoDB → SQL, needs ``config``), ``script`` (a job file of your own) or ``none``.
+        config: the command's YAML (``transform``: the transform config).
+        file: the job file of a ``script`` load.
+        args: further arguments; parsed with the real ``lakeshift`` parser when the plan loads
+            (``script``: a template with ``{placeholders}``).
     """
 
-    kind: str
+    kind: Literal["copy", "files", "transform", "script", "none"] = "copy"
+    config: str | None = None
     file: str | None = None
-    phase: str | None = None
     args: list[str] = Field(default_factory=list)
 
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, value: str) -> str:
-        if value not in JOB_KINDS:
-            raise ValueError(f"expected one of {', '.join(JOB_KINDS)}, found {value!r}")
-        return value
+
+class CatchUp(StrictModel):
+    """How a table catches up with its live source after the bulk load.
+
+    Attributes:
+        max_lag_seconds: the lag (age of the oldest change not yet applied) that counts as
+            caught up.
+        max_lag_events: the events (files, versions) left that count as caught up.
+        max_rounds: rounds before the table fails as "not converging".
+        interval_s: wait between rounds that did not reach the threshold.
+        dual_run: keep syncing every ``dual_run_interval_s`` while READY, until approved.
+        dual_run_interval_s: the dual run's schedule.
+    """
+
+    max_lag_seconds: float = Field(default=60.0, ge=0)
+    max_lag_events: int = Field(default=0, ge=0)
+    max_rounds: int = Field(default=20, ge=1)
+    interval_s: float = Field(default=10.0, ge=0)
+    dual_run: bool = False
+    dual_run_interval_s: float = Field(default=300.0, gt=0)
 
 
 class ValidationTemplate(StrictModel):
@@ -127,60 +142,98 @@ class ValidationTemplate(StrictModel):
 
     Attributes:
         keys: key columns passed to ``lakeshift validate --keys``.
-        args: further ``validate`` arguments (e.g. tolerances).
+        max_deviation: the gate: the deviation rate a table may have (``0.001``: under 0.1%);
+            passed as ``validate --threshold``. Needs keys.
+        repair_rounds: failed gates repaired (``lakeshift repair``) and re-validated this often
+            before the table fails.
+        args: further ``validate`` arguments (tolerances, casts …), parsed when the plan loads.
     """
 
-    keys: list[str] = Field(min_length=1)
+    keys: list[str] = Field(default_factory=list)
+    max_deviation: float | None = Field(default=None, ge=0, le=1)
+    repair_rounds: int = Field(default=0, ge=0)
     args: list[str] = Field(default_factory=list)
 
 
-def _default_steps() -> list[str | StepSpec]:
-    return ["copy", "validate"]
+class Cutover(StrictModel):
+    """What the cut-over of a table does, after the approval.
+
+    Attributes:
+        catalog: the metastore table (``db.name``) switched to the target (old one kept for
+            ``lakeshift rollback``).
+        format: its format in the metastore (default: the table's target format).
+        route: route readers of the old path to the target (Hadoop ViewFs overload scheme);
+            only for targets in the source's own format (a file tree, Parquet → Parquet).
+        final_sync: one more ``sync --once`` right before the switch.
+        final_validate: one more validation right before the switch.
+    """
+
+    catalog: str | None = None
+    format: Literal["delta", "parquet"] | None = None
+    route: bool = False
+    final_sync: bool = True
+    final_validate: bool = True
 
 
 class PlanDefaults(StrictModel):
     """Values every table inherits unless it sets its own."""
 
-    steps: list[str | StepSpec] = Field(default_factory=_default_steps)
+    load: Literal["copy", "files", "transform", "script", "none"] | LoadSpec = "copy"
     format: str = "delta"
     source_format: str | None = None
     priority: int = 0
     cluster: str | None = None
     validation: str | None = None
+    catch_up: CatchUp = Field(default_factory=CatchUp)
+    auto_approve: bool = False
+    cutover: Cutover = Field(default_factory=Cutover)
+    metastore: str | None = None
     options: dict[str, str] = Field(default_factory=dict)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
 
 class TableSpec(StrictModel):
-    """One table (or collection, or path) of the plan.
+    """One table (or collection, or file tree) of the plan.
 
     Attributes:
         name: unique name; with ``expand`` the prefix of each expanded table's name.
         source: where the data is read from (globs allowed with ``expand``).
         target: where it goes; may use ``{stem}`` (the matched file or folder name) with ``expand``.
         expand: one table per match of the ``source`` glob.
-        steps: the job kinds in order (default: the plan's).
+        load: the bulk load (default: the plan's).
+        sync: a sync YAML (``lakeshift sync``) for the start point and the catch-up; relative
+            paths are relative to the plan file.
+        catch_up: catch-up thresholds (default: the plan's).
         format: target format passed to ``copy``.
-        source_format: source format (``parquet``, ``csv`` …): ``copy --source-format`` and the
-            ``FORMAT:`` prefix of the source in ``validate``.
+        source_format: source format (``parquet``, ``csv`` …).
         keys: key columns for validation.
-        validation: the name of a validation template.
+        validation: the name of a validation template (``none``: no validation).
+        validate_left: the validation's source spec (default ``SOURCE_FORMAT:SOURCE``).
+        validate_right: the validation's target spec (default ``FORMAT:TARGET``).
+        auto_approve: cut over without waiting for ``lakeshift approve``.
+        cutover: what the cut-over does (default: the plan's).
         priority: higher runs first among ready tables.
         depends_on: tables (or expanded groups) that must be DONE first.
         size: estimated size (``10GB``); default the total size of local source files.
         cluster: pin the table to one cluster profile.
-        options: further values for argument placeholders.
+        options: further values for a script load's placeholders.
     """
 
     name: str = Field(min_length=1)
     source: str | None = None
     target: str | None = None
     expand: bool = False
-    steps: list[str | StepSpec] | None = None
+    load: Literal["copy", "files", "transform", "script", "none"] | LoadSpec | None = None
+    sync: str | None = None
+    catch_up: CatchUp | None = None
     format: str | None = None
     source_format: str | None = None
     keys: list[str] = Field(default_factory=list)
     validation: str | None = None
+    validate_left: str | None = None
+    validate_right: str | None = None
+    auto_approve: bool | None = None
+    cutover: Cutover | None = None
     priority: int | None = None
     depends_on: list[str] = Field(default_factory=list)
     size: str | int | None = None
@@ -213,24 +266,24 @@ class PlanConfig(StrictModel):
     tables: list[TableSpec] = Field(min_length=1)
 
 
-@dataclass(frozen=True)
-class Step:
-    """A resolved step: what to submit (arguments still hold job placeholders)."""
-
-    kind: str
-    phase: str
-    file: str
-    args: tuple[str, ...]
-    exit1_permanent: bool
-
-
 @dataclass
 class PlanTable:
-    """A resolved table of the plan."""
+    """A resolved table of the plan: its lifecycle's jobs and thresholds.
+
+    ``jobs`` maps a job kind (:data:`lakeshift.coordinator.jobs.KIND_TEXT`) to what it submits;
+    a phase whose job is missing is skipped (no sync: no START_POINT, no CATCHING_UP).
+    """
 
     name: str
-    steps: list[Step]
+    load_kind: str
+    jobs: dict[str, JobSpec]
     values: dict[str, str]
+    catch_up: CatchUp
+    gate: float | None
+    repair_rounds: int
+    auto_approve: bool
+    route: tuple[str, str] | None
+    catalog: str | None
     priority: int
     size_bytes: int
     cluster: str | None
@@ -243,13 +296,14 @@ class PlanTable:
 
 @dataclass
 class Plan:
-    """A resolved plan: tables by name, in topological order."""
+    """A resolved plan: tables by name, in topological order, and what ``plan`` warns about."""
 
     name: str
     path: Path | None
     clusters_path: Path | None
     tables: dict[str, PlanTable]
     order: list[str]
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def layers(self) -> int:
@@ -257,16 +311,15 @@ class Plan:
         return 1 + max((t.layer for t in self.tables.values()), default=-1)
 
 
-# placeholders filled per job at submit time
-JOB_PLACEHOLDERS = {"run_id", "result", "token", "attempt", "state_dir"}
+def _is_local(path: str) -> bool:
+    return "://" not in path or path.startswith("file://")
 
 
 def _local_size(source: str | None) -> int:
-    if not source or ("://" in source and not source.startswith("file://")):
+    if not source or not _is_local(source):
         return 0
-    path = source.removeprefix("file://")
     total = 0
-    for match in glob.glob(path):
+    for match in glob.glob(source.removeprefix("file://")):
         if os.path.isfile(match):
             total += os.path.getsize(match)
         for root, _, files in os.walk(match):
@@ -278,61 +331,21 @@ def _local_size(source: str | None) -> int:
     return total
 
 
-def _resolve_steps(
-    raw: Iterable[str | StepSpec], spec: TableSpec, cfg: PlanConfig, where: str
-) -> list[Step]:
-    steps: list[Step] = []
-    for item in raw:
-        if isinstance(item, str) and item not in JOB_KINDS:
-            raise ConfigError(
-                f"{where}: table {spec.name}: steps: expected one of {', '.join(JOB_KINDS)}, "
-                f"found {item!r}"
-            )
-        step = StepSpec(kind=item) if isinstance(item, str) else item
-        kind: JobKind = JOB_KINDS[step.kind]
-        phase = step.phase or kind.phase
-        if phase not in PHASE_ORDER:
-            raise ConfigError(
-                f"{where}: table {spec.name}: step phase {phase!r} is not one of "
-                f"load, sync, validate"
-            )
-        if kind.file is None:
-            if not step.file:
-                raise ConfigError(f"{where}: table {spec.name}: a script step needs `file`")
-            file, args = step.file, tuple(step.args)
-        else:
-            file, args = step.file or kind.file, kind.args + tuple(step.args)
-            source_format = spec.source_format or cfg.defaults.source_format
-            if kind.name == "copy" and source_format:
-                args = (*args, "--source-format", source_format)
-        if kind.name == "validate":
-            template_name = spec.validation or cfg.defaults.validation
-            if template_name:
-                if template_name not in cfg.validations:
-                    raise ConfigError(
-                        f"{where}: table {spec.name}: validation template {template_name!r} not "
-                        f"found (known: {', '.join(sorted(cfg.validations)) or 'none'})"
-                    )
-                args = args + tuple(cfg.validations[template_name].args)
-        steps.append(Step(kind.name, phase, file, args, kind.exit1_permanent))
-    phases = [PHASE_ORDER[s.phase] for s in steps]
-    if not steps:
-        raise ConfigError(f"{where}: table {spec.name}: steps: expected at least one step")
-    if phases != sorted(phases) or phases.count(0) > 1 or (0 in phases and phases[0] != 0):
-        raise ConfigError(
-            f"{where}: table {spec.name}: steps must run load (copy/transform/files), then sync, "
-            f"then validate; found {[s.kind for s in steps]}"
-        )
-    return steps
-
-
-def _expand(spec: TableSpec) -> list[tuple[str, str | None, dict[str, str]]]:
+def _expand(spec: TableSpec, warnings: list[str]) -> list[tuple[str, str | None, dict[str, str]]]:
     """``(name, source, extra values)`` for each table a spec stands for."""
     if not spec.expand:
+        if (
+            spec.source
+            and _is_local(spec.source)
+            and not glob.glob(spec.source.removeprefix("file://"))
+        ):
+            warnings.append(f"table {spec.name}: source {spec.source} does not exist")
         return [(spec.name, spec.source, {})]
     if not spec.source:
         raise ConfigError(f"table {spec.name}: expand needs a source glob")
     matches = sorted(glob.glob(spec.source.removeprefix("file://")))
+    if not matches:
+        warnings.append(f"table {spec.name}: expand: {spec.source} matches nothing")
     out: list[tuple[str, str | None, dict[str, str]]] = []
     for m in matches:
         stem = Path(m).name.split(".")[0] or Path(m).name
@@ -340,74 +353,233 @@ def _expand(spec: TableSpec) -> list[tuple[str, str | None, dict[str, str]]]:
     return out
 
 
+def _plan_path(value: str, base: Path | None) -> str:
+    """A path named in the plan, relative to the plan's folder, made absolute."""
+    p = Path(value)
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    return str(p.resolve())
+
+
+def _brace(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _table_jobs(
+    name: str,
+    *,
+    load: LoadSpec,
+    values: dict[str, str],
+    sync: str | None,
+    template: ValidationTemplate | None,
+    keys: list[str],
+    cut: Cutover,
+    metastore: str | None,
+    base: Path | None,
+    where: str,
+) -> dict[str, JobSpec]:
+    """Every job of a table's lifecycle, each parsed once with the real ``lakeshift`` parser."""
+    from lakeshift.catalog.command import CatalogArgs
+    from lakeshift.copy.command import CopyArgs
+    from lakeshift.files.command import FilesArgs
+    from lakeshift.nosql.command import TransformArgs
+    from lakeshift.sync.command import SyncArgs
+    from lakeshift.validate.command import RepairArgs, ValidateArgs
+
+    at = f"{where}: table {name}"
+    jobs: dict[str, JobSpec] = {}
+    source, target = values.get("source"), values.get("target")
+    if load.kind in ("copy", "files") and (not source or not target):
+        raise ConfigError(f"{at}: a {load.kind} load needs source and target")
+    if load.kind == "copy":
+        words = ["copy", str(source), str(target), "--format", values["format"], *load.args]
+        if values.get("source_format"):
+            words += ["--source-format", values["source_format"]]
+        jobs["load"] = JobSpec("load", model_from(CopyArgs, [*words, "--no-progress"], at))
+    elif load.kind == "files":
+        base_words = ["files", str(source), str(target), *load.args, "--no-progress"]
+        model = model_from(FilesArgs, base_words, at)
+        jobs["load"] = JobSpec("load", model)
+        update = model_from(FilesArgs, [*base_words, "--update"], at)
+        verify = model_from(FilesArgs, [*base_words, "--verify"], at)
+        repair = model_from(FilesArgs, [*base_words, "--verify", "--repair"], at)
+        jobs["catch_up"] = JobSpec("catch_up", update, label="files --update")
+        jobs["validate"] = JobSpec("validate", verify, exit1_permanent=True, label="files --verify")
+        jobs["repair"] = JobSpec("repair", repair, label="files --verify --repair")
+    elif load.kind == "transform":
+        if not load.config:
+            raise ConfigError(f"{at}: a transform load needs `config` (the transform YAML)")
+        words = ["transform", "--config", _plan_path(load.config, base), *load.args]
+        jobs["load"] = JobSpec("load", model_from(TransformArgs, words, at))
+    elif load.kind == "script":
+        if not load.file:
+            raise ConfigError(f"{at}: a script load needs `file`")
+        probe = {**values, **{k: f"<{k}>" for k in JOB_PLACEHOLDERS}}
+        render_args(load.args, probe, at)  # unknown placeholders fail at load time
+        jobs["load"] = JobSpec("load", file=load.file, template=tuple(load.args), label="script")
+    if sync is not None:
+        cfg = _plan_path(sync, base)
+        from lakeshift.config import load_model
+        from lakeshift.sync.config import SyncConfig
+
+        load_model(cfg, SyncConfig)  # a broken sync file fails the plan, not the migration
+        jobs["start_point"] = JobSpec(
+            "start_point", model_from(SyncArgs, ["sync", "start-point", "--config", cfg], at)
+        )
+        once = model_from(SyncArgs, ["sync", "run", "--config", cfg, "--once"], at)
+        jobs["catch_up"] = JobSpec("catch_up", once, label="sync --once")
+        jobs["dual_run"] = JobSpec("dual_run", once, label="sync --once")
+    if template is not None and "validate" not in jobs:
+        left = values.get("validate_left") or values.get("source_spec")
+        right = values.get("validate_right") or values.get("target_spec")
+        if not left or not right:
+            raise ConfigError(
+                f"{at}: validation needs a source and a target (or validate_left/validate_right)"
+            )
+        if template.max_deviation is not None and not keys:
+            raise ConfigError(
+                f"{at}: validation gate max_deviation {template.max_deviation:g} needs key "
+                f"columns (keys: or the template's keys:)"
+            )
+        words = ["validate", left, right, "--name", name, *template.args]
+        if keys:
+            words += ["--keys", ",".join(keys)]
+        if template.max_deviation is not None:
+            words += ["--threshold", repr(template.max_deviation)]
+        jobs["validate"] = JobSpec(
+            "validate", model_from(ValidateArgs, words, at), exit1_permanent=True
+        )
+        if template.repair_rounds:
+            if not keys:
+                raise ConfigError(f"{at}: repair_rounds needs key columns")
+            jobs["repair"] = JobSpec("repair", model_from(RepairArgs, ["repair", *words[1:]], at))
+    if cut.final_sync and "catch_up" in jobs:
+        jobs["final_sync"] = JobSpec(
+            "final_sync", jobs["catch_up"].model, label=jobs["catch_up"].label
+        )
+    if cut.final_validate and "validate" in jobs:
+        v = jobs["validate"]
+        jobs["final_validate"] = JobSpec(
+            "final_validate", v.model, exit1_permanent=True, label=v.label
+        )
+    if cut.catalog:
+        if not target:
+            raise ConfigError(f"{at}: cutover.catalog needs a target location")
+        fmt = cut.format or ("parquet" if values["format"] == "parquet" else "delta")
+        common = ["--metastore", metastore] if metastore else []
+        switch = ["catalog", "switch", cut.catalog, "--to", target, "--format", fmt, *common]
+        jobs["switch"] = JobSpec("switch", model_from(CatalogArgs, switch, at))
+        back = ["catalog", "rollback", cut.catalog, *common]
+        jobs["rollback"] = JobSpec("rollback", model_from(CatalogArgs, back, at))
+    return jobs
+
+
 def resolve_plan(cfg: PlanConfig, path: Path | None = None) -> Plan:
     """Resolve a validated :class:`PlanConfig` into a :class:`Plan`.
 
     Raises:
-        ConfigError: duplicate names, unknown dependencies, bad steps or a dependency cycle.
+        ConfigError: duplicate names, unknown dependencies or templates, a job line the real
+            parser rejects, a gate without keys, or a dependency cycle.
     """
     where = str(path) if path else "plan"
+    base = path.parent if path is not None else None
+    d = cfg.defaults
     tables: dict[str, PlanTable] = {}
     groups: dict[str, list[str]] = {}
+    warnings: list[str] = []
     for spec in cfg.tables:
-        keys = list(spec.keys)
-        template_name = spec.validation or cfg.defaults.validation
-        if not keys and template_name and template_name in cfg.validations:
-            keys = list(cfg.validations[template_name].keys)
-        steps = _resolve_steps(spec.steps or cfg.defaults.steps, spec, cfg, where)
-        members = _expand(spec)
+        raw_load = spec.load if spec.load is not None else d.load
+        load = LoadSpec(kind=raw_load) if isinstance(raw_load, str) else raw_load
+        template_name = spec.validation if spec.validation is not None else d.validation
+        template: ValidationTemplate | None = None
+        if template_name and template_name != "none":
+            if template_name not in cfg.validations:
+                raise ConfigError(
+                    f"{where}: table {spec.name}: validation template {template_name!r} not "
+                    f"found (known: {', '.join(sorted(cfg.validations)) or 'none'})"
+                )
+            template = cfg.validations[template_name]
+        keys = list(spec.keys) or (list(template.keys) if template else [])
+        cut = spec.cutover or d.cutover
+        fmt = spec.format or d.format
+        source_format = spec.source_format or d.source_format
         groups.setdefault(spec.name, [])
-        for name, source, extra in members:
+        for name, source, extra in _expand(spec, warnings):
             if name in tables:
                 raise ConfigError(f"{where}: tables: duplicate table name {name!r}")
-            values: dict[str, str] = {**cfg.defaults.options, **spec.options, **extra}
+            values: dict[str, str] = {**d.options, **spec.options, **extra}
             values["table"] = name
-            values["format"] = spec.format or cfg.defaults.format
-            source_format = spec.source_format or cfg.defaults.source_format
+            values["format"] = fmt
+            if source_format:
+                values["source_format"] = source_format
             if source is not None:
                 values["source"] = source
                 values["source_spec"] = job_spec(source_format, source)
             if spec.target is not None:
                 values["target"] = spec.target.replace("{stem}", extra.get("stem", name))
-                values["target_spec"] = job_spec(values["format"], values["target"])
-            if keys:
-                values["keys"] = ",".join(keys)
-            probe = {**values, **{k: f"<{k}>" for k in JOB_PLACEHOLDERS}}
-            for step in steps:
-                render_args(
-                    step.args, probe, f"{where}: table {name}"
-                )  # unknown placeholders fail at load time
+                values["target_spec"] = job_spec(fmt, values["target"])
+            for k in ("validate_left", "validate_right"):
+                if getattr(spec, k):
+                    values[k] = getattr(spec, k)
+            jobs = _table_jobs(
+                name,
+                load=load,
+                values=values,
+                sync=spec.sync,
+                template=template,
+                keys=keys,
+                cut=cut,
+                metastore=d.metastore,
+                base=base,
+                where=where,
+            )
+            route = None
+            if cut.route:
+                same = load.kind == "files" or (source_format or "") == fmt
+                if not same or source is None or "target" not in values:
+                    raise ConfigError(
+                        f"{where}: table {name}: cutover.route needs a target in the source's "
+                        f"own format (a files load, or {fmt} -> {fmt}); readers of the old path "
+                        f"would see every file version of a {fmt} table"
+                    )
+                route = (source, values["target"])
             size = parse_size(spec.size) if spec.size is not None else _local_size(source)
             tables[name] = PlanTable(
                 name=name,
-                steps=steps,
+                load_kind=load.kind,
+                jobs=jobs,
                 values=values,
-                priority=spec.priority if spec.priority is not None else cfg.defaults.priority,
+                catch_up=spec.catch_up or d.catch_up,
+                gate=template.max_deviation if template else None,
+                repair_rounds=template.repair_rounds if template else 0,
+                auto_approve=spec.auto_approve if spec.auto_approve is not None else d.auto_approve,
+                route=route,
+                catalog=cut.catalog,
+                priority=spec.priority if spec.priority is not None else d.priority,
                 size_bytes=size,
-                cluster=spec.cluster or cfg.defaults.cluster,
+                cluster=spec.cluster or d.cluster,
                 depends_on=list(spec.depends_on),
-                retry=cfg.defaults.retry,
+                retry=d.retry,
             )
             groups[spec.name].append(name)
-    # dependencies may name a table or an expanded group
     for t in tables.values():
         deps: list[str] = []
-        for d in t.depends_on:
-            if d in groups:
-                deps.extend(groups[d])
-            elif d in tables:
-                deps.append(d)
+        for dep in t.depends_on:
+            if dep in groups:
+                deps.extend(groups[dep])
+            elif dep in tables:
+                deps.append(dep)
             else:
-                raise ConfigError(f"{where}: table {t.name}: depends_on: unknown table {d!r}")
+                raise ConfigError(f"{where}: table {t.name}: depends_on: unknown table {dep!r}")
         t.depends_on = sorted(set(deps))
     order = topological_order(tables, where)
     name = cfg.name or (path.stem if path else "plan")
     clusters_path = None
     if cfg.clusters:
         clusters_path = Path(cfg.clusters)
-        if path is not None and not clusters_path.is_absolute():
-            clusters_path = path.parent / clusters_path
-    return Plan(name=name, path=path, clusters_path=clusters_path, tables=tables, order=order)
+        if base is not None and not clusters_path.is_absolute():
+            clusters_path = base / clusters_path
+    return Plan(name, path, clusters_path, tables, order, warnings)
 
 
 def topological_order(tables: dict[str, PlanTable], where: str = "plan") -> list[str]:
