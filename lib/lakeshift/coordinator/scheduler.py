@@ -31,16 +31,74 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lakeshift.coordinator.backends.base import Backend, JobStatus, Submission
-from lakeshift.coordinator.fsm import ACTIVE, TERMINAL, WAITING, State, active_state_for
-from lakeshift.coordinator.jobs import render_args
+from lakeshift.coordinator.fsm import PHASES, TERMINAL, State
+from lakeshift.coordinator.jobs import KIND_TEXT
 from lakeshift.coordinator.plan import Plan, PlanTable, RetryPolicy
-from lakeshift.coordinator.store import Batch, StateStore, TableRow, job_update
+from lakeshift.coordinator.store import OPEN_JOB, Batch, StateStore, TableRow, job_update
 from lakeshift.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+#: States in which the table has (or waits to submit) a job.
+JOB_STATES = frozenset({*PHASES, State.PENDING, State.READY})
+
+
+def _bytes_moved(metrics: dict[str, Any]) -> int | None:
+    """Bytes a load job wrote, from its JSON summary (copy: per table; files: copied_bytes)."""
+    if "copied_bytes" in metrics:
+        return int(metrics["copied_bytes"])
+    tables = metrics.get("tables")
+    if isinstance(tables, list):
+        total = [t.get("totals", {}).get("bytes_out") for t in tables if isinstance(t, dict)]
+        if any(v is not None for v in total):
+            return sum(int(v or 0) for v in total)
+    return None
+
+
+def _lag(metrics: dict[str, Any]) -> tuple[float, int]:
+    """``(seconds, events)`` left after a catch-up round (sync --json, or files --update)."""
+    if "copied" in metrics:  # files --update: what the round found changed
+        return 0.0, int(metrics.get("copied", 0)) + int(metrics.get("deleted", 0))
+    behind = metrics.get("behind") or {}
+    events = int(behind.get("events", 0) or 0) + int(behind.get("files", 0) or 0)
+    return float(metrics.get("lag_seconds") or 0.0), events
+
+
+def _gate_result(metrics: dict[str, Any]) -> str:
+    """``pass``, ``fail`` (a difference: repair may help) or ``error`` of a validation job."""
+    if metrics.get("kind") == "verify":  # files --verify
+        return "fail" if metrics.get("failed", 0) == 0 else "error"
+    tables = metrics.get("tables") or []
+    verdicts = {t.get("verdict") for t in tables if isinstance(t, dict)}
+    if "error" in verdicts or not verdicts:
+        return "error"
+    return "fail" if "fail" in verdicts else "pass"
+
+
+def _validation_details(metrics: dict[str, Any], job: OpenJob) -> dict[str, Any]:
+    tables = [t for t in metrics.get("tables") or [] if isinstance(t, dict)]
+    out: dict[str, Any] = {"validated_by": job.token}
+    if tables:
+        out["deviation"] = max(float(t.get("deviation") or 0.0) for t in tables)
+        out["differing_rows"] = sum(int(t.get("differing_rows") or 0) for t in tables)
+    elif metrics.get("kind") == "verify":
+        out["differing_files"] = sum(
+            int(metrics.get(k, 0)) for k in ("missing", "extra", "differing")
+        )
+    return out
+
+
+def _deviation_text(metrics: dict[str, Any]) -> str:
+    tables = [t for t in metrics.get("tables") or [] if isinstance(t, dict)]
+    if not tables:
+        return ""
+    dev = max(float(t.get("deviation") or 0.0) for t in tables)
+    thr = tables[0].get("threshold")
+    return f" (deviation {dev:.6g}" + (f", gate {thr:g})" if thr is not None else ")")
 
 
 @dataclass
@@ -125,6 +183,7 @@ class Coordinator:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         max_ticks: int | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         if not backends:
             raise ConfigError("coordinator: no clusters configured")
@@ -142,6 +201,7 @@ class Coordinator:
         self.clock = clock
         self.sleep = sleep
         self.max_ticks = max_ticks
+        self.state_dir = state_dir
         self.rows: dict[str, TableRow] = {}
         self.jobs: dict[str, OpenJob] = {}
         self.by_cluster: dict[str, dict[str, OpenJob]] = {c: {} for c in backends}
@@ -197,7 +257,7 @@ class Coordinator:
         for token, job in list(self.jobs.items()):
             backend = self.backends.get(job.cluster)
             row = self.rows[job.table]
-            if backend is None or row.state not in ACTIVE or row.token != token:
+            if backend is None or row.state not in JOB_STATES or row.token != token:
                 self.batch.job_updates.append(
                     job_update(token, "lost", error="not tracked after restart", finished_at=now)
                 )
@@ -216,17 +276,22 @@ class Coordinator:
             self.by_cluster[job.cluster][token] = job
             self.bytes_on[job.cluster] += self.plan.tables[job.table].size_bytes
         for name, row in self.rows.items():
-            if row.state in ACTIVE and name not in active_tables:
-                self._failed(row, None, -1, "job process lost: no open job after restart", now)
+            if row.token and row.state in JOB_STATES and name not in active_tables:
+                if any(
+                    j.token == row.token and j.status in OPEN_JOB
+                    for j in self.store.jobs(table=name)
+                ):
+                    self._failed(row, None, -1, "job process lost: no open job after restart", now)
         self._flush()
         for name, row in self.rows.items():
-            if row.state in WAITING:
+            self._advance(row, now)
+            if row.state in JOB_STATES:
                 self._enqueue(name, now)
 
     # ---- queues ----------------------------------------------------------------------------
     def _enqueue(self, name: str, now: float) -> None:
         row = self.rows[name]
-        if row.state not in WAITING or self.waiting_deps[name] > 0:
+        if row.state not in JOB_STATES or self.waiting_deps[name] > 0 or row.token in self.jobs:
             return
         if row.not_before > now:
             heapq.heappush(self.delayed, (row.not_before, name))
@@ -239,50 +304,273 @@ class Coordinator:
             _, name = heapq.heappop(self.delayed)
             self._enqueue(name, now)
 
-    # ---- transitions -----------------------------------------------------------------------
-    def _done(self, row: TableRow, why: str, now: float, job: OpenJob | None) -> None:
-        self.batch.transition(row, State.DONE, why, now=now, app_id=job.app_id if job else None)
-        for dep in self.plan.tables[row.name].dependents:
-            self.waiting_deps[dep] -= 1
-            if self.waiting_deps[dep] == 0:
-                self._enqueue(dep, now)
+    def on_cutover(self, table: PlanTable) -> str | None:
+        """Rewrite the routing files for every cut-over table (this one included)."""
+        from lakeshift.coordinator.routing import write_routing
 
-    def _succeeded(self, row: TableRow, job: OpenJob, now: float) -> None:
+        state_dir = self.state_dir
+        if state_dir is None:
+            return None
+        routes = [
+            t.route
+            for n, t in self.plan.tables.items()
+            if t.route and (n == table.name or self.rows[n].state is State.DONE)
+            and not (n == table.name and self.rows[n].details.get("rollback") == "pending")
+        ]
+        return str(write_routing(state_dir / "routing", routes))
+
+    # ---- the lifecycle ---------------------------------------------------------------------
+    #: the jobs of a cut-over, in order (a table runs the ones its plan entry has)
+    CUTOVER_JOBS = ("final_sync", "final_validate", "switch")
+
+    def _after(self, table: PlanTable, state: State) -> State:
+        """The next lifecycle state after ``state`` that ``table`` needs."""
+        order = [
+            (State.START_POINT, "start_point"),
+            (State.LOADING, "load"),
+            (State.CATCHING_UP, "catch_up"),
+            (State.VALIDATING, "validate"),
+        ]
+        states = [st for st, _ in order]
+        start = states.index(state) + 1 if state in states else 0
+        for st, kind in order[start:]:
+            if kind in table.jobs:
+                return st
+        return State.READY
+
+    def job_for(self, row: TableRow, now: float) -> str | None:
+        """The job kind ``row``'s state needs next, or ``None`` (nothing to submit now)."""
         table = self.plan.tables[row.name]
-        kind = table.steps[job.step].kind
-        nxt = job.step + 1
-        if row.state in (State.SUBMITTED, State.RUNNING) or nxt < len(table.steps):
+        st = row.state
+        if st is State.START_POINT:
+            return "start_point"
+        if st is State.LOADING:
+            return "load"
+        if st is State.CATCHING_UP:
+            return "catch_up"
+        if st is State.VALIDATING:
+            return "validate"
+        if st is State.REPAIRING:
+            return "repair"
+        if st is State.CUT_OVER:
+            steps = [k for k in self.CUTOVER_JOBS if k in table.jobs]
+            return steps[row.step] if row.step < len(steps) else None
+        if st is State.READY:
+            if row.details.get("rollback") == "pending":
+                return "rollback" if "rollback" in table.jobs else None
+            if table.catch_up.dual_run and "dual_run" in table.jobs and not row.approved_by:
+                return "dual_run"
+        return None
+
+    def _advance(self, row: TableRow, now: float) -> None:
+        """Moves that need no job: PENDING on, READY on approval, the cut-over's end."""
+        table = self.plan.tables[row.name]
+        if row.state is State.PENDING:
             self.batch.transition(
                 row,
-                State.COPIED,
-                f"{kind} finished",
+                self._after(table, State.PENDING),
+                "dependencies done; starting",
                 now=now,
-                app_id=job.app_id,
-                step=nxt,
+                step=0,
                 attempt=0,
+                round=0,
+                not_before=0.0,
             )
-        if nxt >= len(table.steps):
-            self._done(row, f"{kind} finished; all {len(table.steps)} steps done", now, job)
-        else:
-            self._enqueue(row.name, now)
+        elif row.state is State.READY and row.details.get("rollback") == "pending":
+            if "rollback" not in table.jobs:
+                self._rolled_back(row, now)
+        elif row.state is State.READY and (row.approved_by or table.auto_approve):
+            by = row.approved_by or "auto_approve"
+            self.batch.transition(
+                row,
+                State.CUT_OVER,
+                f"cut-over approved by {by}",
+                now=now,
+                step=0,
+                attempt=0,
+                approved_by=by,
+            )
+        elif row.state is State.CUT_OVER and self.job_for(row, now) is None:
+            routed = self.on_cutover(table) if table.route else None
+            why = "cut over" + (
+                f"; readers of {table.route[0]} routed by {routed}" if routed else ""
+            )
+            self.batch.transition(row, State.DONE, why, now=now, details={"cut_over_at": now})
+            for dep in table.dependents:
+                self.waiting_deps[dep] -= 1
+                if self.waiting_deps[dep] == 0:
+                    self._enqueue(dep, now)
 
-    def _failed(
-        self, row: TableRow, job: OpenJob | None, code: int | None, error: str, now: float
+    def _rolled_back(self, row: TableRow, now: float) -> None:
+        table = self.plan.tables[row.name]
+        routed = self.on_cutover(table) if table.route else None
+        why = "rolled back" + (f"; routing rewritten in {routed}" if routed else "")
+        self.batch.transition(
+            row, State.READY, why, now=now, approved_by="", details={"rollback": "done"}
+        )
+
+    def _succeeded(self, row: TableRow, job: OpenJob, now: float, metrics: dict[str, Any]) -> None:
+        table = self.plan.tables[row.name]
+        kind = job.kind
+        text = KIND_TEXT.get(kind, kind)
+        if kind == "start_point":
+            self.batch.transition(
+                row,
+                self._after(table, State.START_POINT),
+                f"{text}: done",
+                now=now,
+                attempt=0,
+                details={"start_point": metrics.get("start_point")},
+            )
+        elif kind == "load":
+            moved = _bytes_moved(metrics)
+            self.batch.transition(
+                row,
+                self._after(table, State.LOADING),
+                f"{text} finished",
+                now=now,
+                attempt=0,
+                round=0,
+                details={"bytes_moved": moved} if moved is not None else None,
+            )
+        elif kind in ("catch_up", "dual_run"):
+            lag_s, events = _lag(metrics)
+            cu = table.catch_up
+            under = lag_s <= cu.max_lag_seconds and events <= cu.max_lag_events
+            lag = {"lag_seconds": lag_s, "lag_events": events, "lag_at": now}
+            rnd = row.round + 1
+            if kind == "dual_run":
+                self.batch.transition(
+                    row,
+                    State.READY,
+                    f"dual run: round {rnd}, lag {lag_s:.0f}s / {events} events",
+                    now=now,
+                    attempt=0,
+                    round=rnd,
+                    details=lag,
+                    not_before=now + cu.dual_run_interval_s,
+                )
+            elif under:
+                nxt = State.VALIDATING if "validate" in table.jobs else State.READY
+                self.batch.transition(
+                    row,
+                    nxt,
+                    f"caught up after {rnd} round(s): lag {lag_s:.0f}s, {events} events",
+                    now=now,
+                    attempt=0,
+                    round=0,
+                    details=lag,
+                )
+            elif rnd >= cu.max_rounds:
+                self.batch.transition(
+                    row,
+                    State.FAILED,
+                    f"catch-up not converging: lag {lag_s:.0f}s / {events} "
+                    f"events after {rnd} rounds (max_rounds {cu.max_rounds})",
+                    now=now,
+                    resume_state=State.CATCHING_UP,
+                    round=0,
+                    details=lag,
+                )
+            else:
+                self.batch.transition(
+                    row,
+                    State.CATCHING_UP,
+                    f"round {rnd}: lag {lag_s:.0f}s, {events} events",
+                    now=now,
+                    attempt=0,
+                    round=rnd,
+                    details=lag,
+                    not_before=now + cu.interval_s,
+                )
+        elif kind == "validate":
+            self.batch.transition(
+                row,
+                State.READY,
+                f"{text} passed{_deviation_text(metrics)}",
+                now=now,
+                attempt=0,
+                round=0,
+                details=_validation_details(metrics, job),
+            )
+        elif kind == "repair":
+            self.batch.transition(
+                row,
+                State.VALIDATING,
+                f"repair round {row.round + 1} done; validating again",
+                now=now,
+                attempt=0,
+                round=row.round + 1,
+            )
+        elif kind == "rollback":
+            self._rolled_back(row, now)
+        else:  # a cut-over job
+            self.batch.transition(
+                row,
+                State.CUT_OVER,
+                f"{text}: done",
+                now=now,
+                attempt=0,
+                step=row.step + 1,
+                details=_validation_details(metrics, job) if kind == "final_validate" else None,
+            )
+        self._advance(row, now)
+        self._enqueue(row.name, now)
+
+    def _gate_failed(
+        self, row: TableRow, job: OpenJob, now: float, metrics: dict[str, Any]
     ) -> None:
         table = self.plan.tables[row.name]
-        step = table.steps[min(row.step, len(table.steps) - 1)]
+        details = _validation_details(metrics, job)
+        text = f"validation gate failed{_deviation_text(metrics)}"
+        if job.kind == "validate" and row.round < table.repair_rounds and "repair" in table.jobs:
+            self.batch.transition(
+                row,
+                State.REPAIRING,
+                f"{text}; repair round {row.round + 1} of {table.repair_rounds}",
+                now=now,
+                attempt=0,
+                details=details,
+            )
+            self._enqueue(row.name, now)
+            return
+        report = details.get("report") or "the job's JSON"
+        self.batch.transition(
+            row,
+            State.FAILED,
+            f"{text} after {row.round} repair round(s); report: {report}",
+            now=now,
+            resume_state=row.state,
+            details=details,
+        )
+
+    def _failed(
+        self,
+        row: TableRow,
+        job: OpenJob | None,
+        code: int | None,
+        error: str,
+        now: float,
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
+        table = self.plan.tables[row.name]
+        kind = job.kind if job else (self.job_for(row, now) or "job")
+        spec = table.jobs.get(kind)
+        if job is not None and spec is not None and spec.exit1_permanent and code == 1:
+            if metrics is not None and _gate_result(metrics) == "fail":
+                self._gate_failed(row, job, now, metrics)
+                return
         retry = table.retry
-        transient = classify_failure(code, error, retry, step.exit1_permanent)
+        transient = classify_failure(code, error, retry, bool(spec and spec.exit1_permanent))
         first_line = next((ln for ln in error.splitlines() if ln.strip()), "")[:300]
         app = job.app_id if job else None
         if transient and row.attempt < retry.max_attempts:
             wait = retry.backoff(row.attempt)
-            back = State.PENDING if row.step == 0 else State.COPIED
             self.batch.transition(
                 row,
-                back,
-                f"{step.kind} attempt {row.attempt} failed (exit {code}, transient); retry in "
-                f"{wait:.0f}s: {first_line}",
+                row.state,
+                f"{kind} attempt {row.attempt} failed (exit {code}, transient); "
+                f"retry in {wait:.0f}s: {first_line}",
                 now=now,
                 app_id=app,
                 not_before=now + wait,
@@ -294,61 +582,108 @@ class Coordinator:
             self.batch.transition(
                 row,
                 State.FAILED,
-                f"{step.kind} failed (exit {code}, {reason}): {first_line}",
+                f"{kind} failed (exit {code}, {reason}): {first_line}",
                 now=now,
                 app_id=app,
                 error=error,
+                resume_state=row.state if row.state is not State.PENDING else None,
             )
 
     # ---- requests --------------------------------------------------------------------------
     def _apply_requests(self, now: float) -> None:
         self.paused = self.store.get_meta("paused", "0") == "1"
         for req_id, action, table in self.store.pending_requests():
-            names = [table] if table else list(self.rows)
-            for name in names:
-                row = self.rows.get(name)
+            name, _, arg = (table or "").partition("\t")
+            names = [name] if name else list(self.rows)
+            for n in names:
+                row = self.rows.get(n)
                 if row is None:
                     continue
                 if action == "stop":
-                    self._stop(row, now)
+                    self._interrupt(row, now, State.STOPPED)
+                elif action == "pause" and name:
+                    self._interrupt(row, now, State.PAUSED)
                 elif action in ("resume", "rerun"):
                     self._restart(row, now, rerun=action == "rerun")
-                elif action == "resume-all" and row.state is State.STOPPED:
+                elif action == "resume-all" and row.state in (State.STOPPED, State.PAUSED):
                     self._restart(row, now, rerun=False)
+                elif action == "approve" and row.state is State.READY:
+                    by, _, note = arg.partition("\t")
+                    self.batch.transition(
+                        row,
+                        State.READY,
+                        f"approved by {by}" + (f": {note}" if note else ""),
+                        now=now,
+                        approved_by=by,
+                    )
+                    self._advance(row, now)
+                    self._enqueue(row.name, now)
+                elif action == "rollback" and row.state in (State.DONE, State.CUT_OVER):
+                    self._interrupt(row, now, None)
+                    self.batch.transition(
+                        row,
+                        State.READY,
+                        "rollback requested",
+                        now=now,
+                        approved_by="",
+                        step=0,
+                        attempt=0,
+                        details={"rollback": "pending"},
+                    )
+                    if row.state is State.READY and self.rows[n].finished:
+                        for dep in self.plan.tables[n].dependents:
+                            self.waiting_deps[dep] += 1
+                    self._advance(row, now)
+                    self._enqueue(row.name, now)
             self.batch.done_requests.append(req_id)
 
-    def _stop(self, row: TableRow, now: float) -> None:
-        if row.state in TERMINAL:
+    def _interrupt(self, row: TableRow, now: float, dst: State | None) -> None:
+        """Cancel the table's running job; move it to ``dst`` (STOPPED/PAUSED) if given.
+
+        A pause lets the running job finish its phase (it is not cancelled)."""
+        if row.state in TERMINAL and dst is not None:
             return
-        job = self.jobs.pop(row.token or "", None) if row.state in ACTIVE else None
-        if job is not None:
+        job = self.jobs.get(row.token or "")
+        if job is not None and dst is not State.PAUSED:
             self.backends[job.cluster].cancel(job.token, job.app_id)
-            self.by_cluster[job.cluster].pop(job.token, None)
-            self.bytes_on[job.cluster] -= self.plan.tables[row.name].size_bytes
+            self._close_job(job)
             self.batch.job_updates.append(
                 job_update(job.token, "cancelled", error="stopped by operator", finished_at=now)
             )
-        self.batch.transition(row, State.STOPPED, "stopped by operator", now=now)
+        if dst is not None and row.state is not dst:
+            resume = row.state if row.state not in (State.PAUSED,) else row.resume_state
+            self.batch.transition(
+                row, dst, f"{dst.value.lower()} by operator", now=now, resume_state=resume
+            )
 
     def _restart(self, row: TableRow, now: float, rerun: bool) -> None:
-        if row.state not in TERMINAL or (row.state is State.DONE and not rerun):
-            return
-        was_done = row.state is State.DONE
-        if rerun or row.step == 0:
+        if rerun:
+            if row.state is not State.DONE and row.state not in (State.FAILED, State.STOPPED):
+                return
+            was_done = row.state is State.DONE
             self.batch.transition(
                 row,
                 State.PENDING,
-                "re-run requested" if rerun else "resumed",
+                "re-run requested",
                 now=now,
                 step=0,
                 attempt=0,
+                round=0,
                 not_before=0.0,
+                resume_state=None,
+                approved_by="",
+            )
+            if was_done:
+                for dep in self.plan.tables[row.name].dependents:
+                    self.waiting_deps[dep] += 1
+        elif row.state in (State.FAILED, State.STOPPED, State.PAUSED):
+            back = row.resume_state or State.PENDING
+            self.batch.transition(
+                row, back, "resumed", now=now, attempt=0, not_before=0.0, resume_state=None
             )
         else:
-            self.batch.transition(row, State.COPIED, "resumed", now=now, attempt=0, not_before=0.0)
-        if was_done:
-            for dep in self.plan.tables[row.name].dependents:
-                self.waiting_deps[dep] += 1
+            return
+        self._advance(row, now)
         self._enqueue(row.name, now)
 
     # ---- polling ---------------------------------------------------------------------------
@@ -395,7 +730,7 @@ class Coordinator:
             self.batch.job_updates.append(
                 job_update(job.token, "succeeded", exit_code=0, metrics=st.metrics, finished_at=now)
             )
-            self._succeeded(row, job, now)
+            self._succeeded(row, job, now, st.metrics or {})
         else:
             self._close_job(job)
             error = st.error or f"exit code {st.exit_code}"
@@ -409,7 +744,7 @@ class Coordinator:
                     finished_at=now,
                 )
             )
-            self._failed(row, job, st.exit_code, error, now)
+            self._failed(row, job, st.exit_code, error, now, st.metrics)
 
     def _timeout(self, job: OpenJob, row: TableRow, now: float, why: str) -> None:
         self.backends[job.cluster].cancel(job.token, job.app_id)
@@ -422,7 +757,7 @@ class Coordinator:
 
     # ---- submitting ------------------------------------------------------------------------
     def _submission(self, table: PlanTable, job: OpenJob) -> Submission:
-        step = table.steps[job.step]
+        spec = table.jobs[job.kind]
         backend = self.backends[job.cluster]
         values = {
             **table.values,
@@ -432,8 +767,8 @@ class Coordinator:
             "result": backend.result_path(job.token),
             "state_dir": str(getattr(getattr(backend, "ctx", None), "state_dir", "")),
         }
-        args = render_args(step.args, values, f"table {table.name}")
-        return Submission(job.token, table.name, step.kind, job.step, job.attempt, step.file, args)
+        args = spec.render(values, f"table {table.name}")
+        return Submission(job.token, table.name, job.kind, job.step, job.attempt, spec.file, args)
 
     def _pick_cluster(self, table: PlanTable) -> str | None:
         best: tuple[float, str] | None = None
@@ -460,8 +795,11 @@ class Coordinator:
             entry = heapq.heappop(self.ready)
             name = entry[3]
             row = self.rows[name]
-            if row.state not in WAITING or self.waiting_deps[name] > 0 or row.not_before > now:
+            if row.state not in JOB_STATES or self.waiting_deps[name] > 0 or row.not_before > now:
                 continue  # stale entry
+            kind = self.job_for(row, now)
+            if kind is None or row.token in self.jobs:
+                continue
             table = self.plan.tables[name]
             cluster = self._pick_cluster(table)
             if cluster is None:  # pinned to a full cluster
@@ -473,19 +811,18 @@ class Coordinator:
                 token,
                 name,
                 row.step,
-                table.steps[row.step].kind,
+                kind,
                 attempt,
                 cluster,
                 None,
                 "submitting",
                 now,
             )
-            dst = active_state_for(table.steps[row.step].phase, row.step)
             self.batch.new_jobs.append((token, name, row.step, job.kind, attempt, cluster, now))
             self.batch.transition(
                 row,
-                dst,
-                f"submitting {job.kind} (attempt {attempt}) to {cluster}",
+                row.state,
+                f"submitting {KIND_TEXT.get(kind, kind)} (attempt {attempt}) to {cluster}",
                 now=now,
                 cluster=cluster,
                 token=token,
@@ -563,7 +900,7 @@ class Coordinator:
         """Counts per state and the tables blocked by failed/stopped dependencies."""
         states = Counter(r.state.value for r in self.rows.values())
         blocked = sorted(
-            n for n, r in self.rows.items() if r.state in WAITING and self.waiting_deps[n] > 0
+            n for n, r in self.rows.items() if r.state is State.PENDING and self.waiting_deps[n] > 0
         )
         return RunSummary(dict(states), self.ticks, self.submitted, blocked)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakeshift.coordinator.fsm import State, check_transition
+from lakeshift.coordinator.fsm import PHASES, State, check_transition
 from lakeshift.errors import ConfigError, LakeshiftError
 
 
@@ -77,6 +77,9 @@ SCHEMA = [
 
 #: The layout of the tables above; a state database of another layout is refused.
 SCHEMA_VERSION = "2"
+
+#: States a table may "move" to itself in (a catch-up round, a dual-run round).
+SELF_MOVES = frozenset({*PHASES, State.READY})
 
 #: Job statuses. ``submitting`` is written before the backend is asked to launch.
 OPEN_JOB = ("submitting", "submitted", "running")
@@ -173,7 +176,8 @@ class Batch:
             IllegalTransitionError: the move is not allowed.
         """
         src = row.state
-        check_transition(src, dst, row.name)
+        if src is not dst or src not in SELF_MOVES:  # a phase may record a round in place
+            check_transition(src, dst, row.name)
         row.state = dst
         if cluster is not None:
             row.cluster = cluster
