@@ -61,7 +61,7 @@ def write_routing(folder: Path, routes: Iterable[tuple[str, str]]) -> Path:
     routes = sorted(routes)
     props = routing_properties(routes)
     folder.mkdir(parents=True, exist_ok=True)
-    xml = ["<?xml version=\"1.0\"?>", "<configuration>"]
+    xml = ['<?xml version="1.0"?>', "<configuration>"]
     for k, v in props.items():
         xml.append(f"  <property><name>{escape(k)}</name><value>{escape(v)}</value></property>")
     xml.append("</configuration>")

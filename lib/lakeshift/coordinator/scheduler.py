@@ -314,7 +314,8 @@ class Coordinator:
         routes = [
             t.route
             for n, t in self.plan.tables.items()
-            if t.route and (n == table.name or self.rows[n].state is State.DONE)
+            if t.route
+            and (n == table.name or self.rows[n].state is State.DONE)
             and not (n == table.name and self.rows[n].details.get("rollback") == "pending")
         ]
         return str(write_routing(state_dir / "routing", routes))
@@ -714,10 +715,6 @@ class Coordinator:
                 self.batch.job_updates.append(
                     job_update(job.token, "running", app_id=st.app_id, running_at=now)
                 )
-                if row.state is State.SUBMITTED:
-                    self.batch.transition(
-                        row, State.RUNNING, "cluster reports running", now=now, app_id=job.app_id
-                    )
             elif now - (job.running_at or now) > retry.job_timeout_s:
                 self._timeout(job, row, now, f"running longer than {retry.job_timeout_s:.0f}s")
         elif st.state in ("submitted", "unknown"):

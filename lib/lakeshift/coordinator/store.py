@@ -320,7 +320,9 @@ class StateStore:
         """
         with self.transaction() as cur:
             cur.execute(
-                self._q("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                self._q(
+                    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                )
             )
             cur.execute(self._q("SELECT value FROM meta WHERE key = 'schema_version'"))
             found = cur.fetchall()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from lakeshift.coordinator.backends.base import JobStatus, Submission
 
@@ -28,6 +29,7 @@ class FakeBackend:
         weight: share of bytes.
         ticks: polls a job stays running.
         outcome: ``sub -> (exit code, error text)``.
+        metrics: ``sub -> the job's JSON summary`` (what a real job writes with ``--json``).
     """
 
     def __init__(
@@ -37,12 +39,14 @@ class FakeBackend:
         weight: float = 1.0,
         ticks: int = 1,
         outcome: Callable[[Submission], tuple[int, str]] | None = None,
+        metrics: Callable[[Submission], dict[str, Any] | None] | None = None,
     ) -> None:
         self.name = name
         self.capacity = capacity
         self.weight = weight
         self.ticks = ticks
         self.outcome = outcome or (lambda sub: (0, ""))
+        self.metrics = metrics or (lambda sub: None)
         self.jobs: dict[str, _Job] = {}
         self.submitted: list[Submission] = []
         self.cancelled: list[str] = []
@@ -71,9 +75,9 @@ class FakeBackend:
                 job.polls_left -= 1
                 out[token] = JobStatus("running")
             elif job.code == 0:
-                out[token] = JobStatus("succeeded", 0)
+                out[token] = JobStatus("succeeded", 0, metrics=self.metrics(job.sub))
             else:
-                out[token] = JobStatus("failed", job.code, job.error)
+                out[token] = JobStatus("failed", job.code, job.error, metrics=self.metrics(job.sub))
         return out
 
     def lookup(self, token: str) -> str | None:
