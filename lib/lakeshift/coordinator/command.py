@@ -77,10 +77,33 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="bytes one connection has in flight per round trip (--latency as RTT)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 2) on a warning (missing source, empty glob)",
+    )
     p.set_defaults(func=plan_command)
 
+    p = subparsers.add_parser(
+        "approve", parents=[common], help="approve the cut-over of READY tables (audited)"
+    )
+    p.add_argument("tables", nargs="+", help="READY tables to cut over")
+    p.add_argument("--plan", help="the plan (its name locates the state)")
+    p.add_argument("--by", required=True, help="who approves (recorded in the audit log)")
+    p.add_argument("--note", default="", help="why (recorded in the audit log)")
+    state_opts(p)
+    p.set_defaults(func=approve_command)
+
+    p = subparsers.add_parser(
+        "rollback", parents=[common], help="undo the cut-over of tables (metastore and routing)"
+    )
+    p.add_argument("tables", nargs="+", help="cut-over tables to take back to READY")
+    p.add_argument("--plan", help="the plan (its name locates the state)")
+    state_opts(p)
+    p.set_defaults(func=rollback_command)
+
     for name, helptext in (
-        ("pause", "stop submitting new jobs (running ones go on)"),
+        ("pause", "pause tables (their running job finishes), or the whole run"),
         ("resume", "resume a paused run, or stopped/failed tables"),
         ("stop", "stop tables (cancels their jobs), or all"),
         ("rerun", "run tables again from their first step"),
@@ -156,12 +179,28 @@ def run_command(args: argparse.Namespace) -> int:
     backends = {name: make_backend(name, prof, ctx) for name, prof in clusters.clusters.items()}
     store = StateStore.open(args.db or str(state_dir / "state.db"))
     try:
-        coord = Coordinator(plan, backends, store, run_id=plan.name, poll_interval=args.poll)
+        coord = Coordinator(
+            plan,
+            backends,
+            store,
+            run_id=plan.name,
+            poll_interval=args.poll,
+            state_dir=state_dir,
+            echo=print_transition,
+        )
         summary = coord.run()
     finally:
         store.close()
     print(json.dumps(describe(summary), sort_keys=True))
     return 0 if summary.ok else 1
+
+
+def print_transition(row: tuple[object, ...]) -> None:
+    """One plain line per audited transition (``lakeshift run`` off a terminal)."""
+    at, table, src, dst, why = row[:5]
+    stamp = time.strftime("%H:%M:%S", time.localtime(float(at)))  # type: ignore[arg-type]
+    move = f"{src} -> {dst}" if src != dst else str(dst)
+    print(f"{stamp} {table}: {move}: {why}", flush=True)
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -215,6 +254,12 @@ def plan_command(args: argparse.Namespace) -> int:
     from lakeshift.runtime import run_date_from_args
 
     plan = load_plan(args.plan, run_date=run_date_from_args(args))
+    for w in plan.warnings:
+        print(f"lakeshift plan: warning: {w}", file=sys.stderr)
+    if args.strict and plan.warnings:
+        raise UsageError(
+            f"{args.plan}: {len(plan.warnings)} warning(s) with --strict: {plan.warnings[0]}"
+        )
     total = sum(t.size_bytes for t in plan.tables.values())
     out: dict[str, object] = {
         "plan": plan.name,
@@ -261,7 +306,7 @@ def plan_command(args: argparse.Namespace) -> int:
         t = plan.tables[name]
         deps = f" after {', '.join(t.depends_on)}" if t.depends_on else ""
         print(
-            f"  L{t.layer} {name}: {' -> '.join(s.kind for s in t.steps)} "
+            f"  L{t.layer} {name}: {t.load_kind}: {' -> '.join(t.jobs)} "
             f"({human_bytes(t.size_bytes)}, priority {t.priority}){deps}"
         )
     if args.estimate:
@@ -278,7 +323,7 @@ def control_command(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.action}: unknown table(s) {', '.join(unknown)}")
     if args.action == "rerun" and not args.tables:
         raise UsageError("rerun: name the tables to run again")
-    if args.action == "pause":
+    if args.action == "pause" and not args.tables:
         store.set_meta("paused", "1")
     elif args.action == "resume" and not args.tables:
         store.set_meta("paused", "0")
@@ -287,4 +332,43 @@ def control_command(args: argparse.Namespace) -> int:
         for t in args.tables or [None]:
             store.add_request(args.action, t)
     print(f"{args.action}: recorded for {', '.join(args.tables) or 'the whole run'}")
+    return 0
+
+
+def _tables_in(args: argparse.Namespace, allowed: set[str], what: str) -> StateStore:
+    """The run's store, once every named table exists and is in one of ``allowed`` states."""
+    store = _open_store(args, _plan_name(args.plan) if args.plan else None, must_exist=True)
+    rows = store.tables()
+    unknown = [t for t in args.tables if t not in rows]
+    if unknown:
+        raise UsageError(f"{what}: unknown table(s) {', '.join(unknown)} (known: {len(rows)})")
+    wrong = [
+        f"{t} is {rows[t].state.value}" for t in args.tables if rows[t].state.value not in allowed
+    ]
+    if wrong:
+        need = " or ".join(sorted(allowed))
+        raise UsageError(f"{what}: {'; '.join(wrong)}; {what} needs {need} tables")
+    return store
+
+
+def approve_command(args: argparse.Namespace) -> int:
+    """``lakeshift approve TABLE… --by NAME``: the cut-over's sign-off, audited."""
+    if "\t" in args.by or "\t" in args.note:
+        raise UsageError("approve: --by and --note may not contain tabs")
+    store = _tables_in(args, {"READY"}, "approve")
+    for t in args.tables:
+        store.add_request("approve", f"{t}\t{args.by}\t{args.note}")
+    print(
+        f"approve: recorded for {', '.join(args.tables)} by {args.by}; the running coordinator "
+        f"(or the next `lakeshift run`) cuts them over"
+    )
+    return 0
+
+
+def rollback_command(args: argparse.Namespace) -> int:
+    """``lakeshift rollback TABLE…``: metastore and routing back to the old locations."""
+    store = _tables_in(args, {"DONE", "CUT_OVER"}, "rollback")
+    for t in args.tables:
+        store.add_request("rollback", t)
+    print(f"rollback: recorded for {', '.join(args.tables)}")
     return 0

@@ -184,6 +184,7 @@ class Coordinator:
         sleep: Callable[[float], None] = time.sleep,
         max_ticks: int | None = None,
         state_dir: Path | None = None,
+        echo: Callable[[tuple[Any, ...]], None] | None = None,
     ) -> None:
         if not backends:
             raise ConfigError("coordinator: no clusters configured")
@@ -202,6 +203,7 @@ class Coordinator:
         self.sleep = sleep
         self.max_ticks = max_ticks
         self.state_dir = state_dir
+        self.echo = echo
         self.rows: dict[str, TableRow] = {}
         self.jobs: dict[str, OpenJob] = {}
         self.by_cluster: dict[str, dict[str, OpenJob]] = {c: {} for c in backends}
@@ -858,6 +860,9 @@ class Coordinator:
     def _flush(self) -> None:
         if self.batch:
             self.store.apply(self.batch)
+            if self.echo is not None:
+                for row in self.batch.audit:
+                    self.echo(row)
             self.batch = Batch()
 
     # ---- the loop --------------------------------------------------------------------------
