@@ -46,14 +46,6 @@ class SyncArgs(CommonArgs):
         ),
     ] = None
 
-    def argv(self, *, with_command: bool = False) -> list[str]:
-        """The action is always written out (``run`` too): it is positional and optional."""
-        line = super().argv(with_command=with_command)
-        if self.action == "run":
-            at = 1 if with_command else 0
-            line.insert(at, "run")
-        return line
-
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``sync`` subcommand."""
