@@ -24,25 +24,42 @@ from lakeshift.coordinator.store import StateStore, TableRow
 #: Rough share of a table's work done when it is in each state (for the progress column).
 PROGRESS = {
     State.PENDING: 0.0,
-    State.SUBMITTED: 0.05,
-    State.RUNNING: 0.3,
-    State.COPIED: 0.6,
-    State.SYNCING: 0.7,
-    State.VALIDATING: 0.85,
+    State.START_POINT: 0.02,
+    State.LOADING: 0.3,
+    State.CATCHING_UP: 0.6,
+    State.VALIDATING: 0.75,
+    State.REPAIRING: 0.7,
+    State.READY: 0.85,
+    State.CUT_OVER: 0.95,
     State.DONE: 1.0,
     State.FAILED: 0.0,
     State.STOPPED: 0.0,
+    State.PAUSED: 0.0,
+}
+#: The buckets operators of such migrations report, and the states in each.
+BUCKETS: dict[str, tuple[State, ...]] = {
+    "not started": (State.PENDING,),
+    "loading": (State.START_POINT, State.LOADING),
+    "dual-run/syncing": (State.CATCHING_UP,),
+    "validating": (State.VALIDATING, State.REPAIRING),
+    "ready": (State.READY,),
+    "cut over": (State.CUT_OVER, State.DONE),
+    "stopped": (State.STOPPED, State.PAUSED),
+    "failed": (State.FAILED,),
 }
 STATE_COLOURS = {
     "PENDING": "#9e9e9e",
-    "SUBMITTED": "#90caf9",
-    "RUNNING": "#42a5f5",
-    "COPIED": "#26a69a",
-    "SYNCING": "#7e57c2",
+    "START_POINT": "#b3e5fc",
+    "LOADING": "#42a5f5",
+    "CATCHING_UP": "#7e57c2",
     "VALIDATING": "#ffa726",
+    "REPAIRING": "#ff7043",
+    "READY": "#26a69a",
+    "CUT_OVER": "#9ccc65",
     "DONE": "#66bb6a",
     "FAILED": "#ef5350",
     "STOPPED": "#795548",
+    "PAUSED": "#bcaaa4",
 }
 
 
@@ -168,15 +185,12 @@ def render(snap: Snapshot, max_rows: int = 40) -> Any:
     per_table = Table(title="tables", show_edge=False)
     for col in ("table", "state", "progress", "step", "attempt", "cluster", "size", "updated"):
         per_table.add_column(col)
-    order = {
-        State.RUNNING: 0,
-        State.SUBMITTED: 0,
-        State.SYNCING: 0,
-        State.VALIDATING: 0,
+    order = {s: 0 for s in State} | {
         State.FAILED: 1,
-        State.COPIED: 2,
+        State.READY: 2,
         State.PENDING: 3,
         State.STOPPED: 4,
+        State.PAUSED: 4,
         State.DONE: 5,
     }
     shown = sorted(snap.tables, key=lambda r: (order[r.state], r.name))[:max_rows]
