@@ -39,10 +39,19 @@ def _plan(tables: list[dict], steps: list | None = None, retry: dict | None = No
             **t,
         }
         out.append(d)
-    defaults: dict = {"steps": steps or ["copy", "validate"]}
+    # steps: the old name for "which jobs": ["copy"] = load only, else load + validation
+    defaults: dict = {"auto_approve": True, "cutover": {"final_validate": False}}
+    if steps != ["copy"]:
+        defaults["validation"] = "v"
     if retry:
         defaults["retry"] = retry
-    return plan_from_dict({"name": "t", "defaults": defaults, "tables": out})
+    data = {
+        "name": "t",
+        "defaults": defaults,
+        "tables": out,
+        "validations": {"v": {"keys": ["id"]}},
+    }
+    return plan_from_dict(data)
 
 
 def _run(plan, backends, store, clock=None, **kw):
@@ -82,20 +91,20 @@ def test_all_tables_done_in_dependency_order(store: StateStore) -> None:
     done_at = {a[2]: a[0] for a in audit if a[4] == "DONE"}
     first_submit = {}
     for a in audit:
-        if a[4] == "SUBMITTED":
+        if a[5].startswith("submitting"):
             first_submit.setdefault(a[2], a[0])
     assert first_submit["b"] > done_at["a"]
     assert first_submit["c"] > done_at["a"]
     assert first_submit["d"] > max(done_at["b"], done_at["c"])
-    assert _to_states(store, "a") == ["SUBMITTED", "RUNNING", "COPIED", "VALIDATING", "DONE"]
+    assert _to_states(store, "a") == ["LOADING", "VALIDATING", "READY", "CUT_OVER", "DONE"]
     # 5 tables x 2 steps, each submitted once
     subs = backends["x"].submitted + backends["y"].submitted
     assert Counter((s.table, s.kind) for s in subs) == {
-        (t, k): 1 for t in "abcde" for k in ("copy", "validate")
+        (t, k): 1 for t in "abcde" for k in ("load", "validate")
     }
-    copy_a = next(s for s in subs if s.table == "a" and s.kind == "copy")
-    assert copy_a.args[:4] == ["/s/a", "/t/a", "--format", "delta"]
-    assert copy_a.args[5] == "t"  # run id
+    copy_a = next(s for s in subs if s.table == "a" and s.kind == "load")
+    assert copy_a.args[:3] == ["/s/a", "/t/a", "--format=delta"]
+    assert "--run-id=t" in copy_a.args  # run id
 
 
 def test_capacity_and_priority(store: StateStore) -> None:
@@ -138,17 +147,17 @@ def test_transient_failure_retried_with_backoff(store: StateStore) -> None:
 
     def outcome(sub: Submission) -> tuple[int, str]:
         calls[(sub.table, sub.kind)] += 1
-        if sub.table == "a" and sub.kind == "copy" and sub.attempt < 3:
+        if sub.table == "a" and sub.kind == "load" and sub.attempt < 3:
             return 1, "java.net.ConnectException: Connection refused"
         return 0, ""
 
     clock = Clock()
     _, summary = _run(plan, {"x": FakeBackend("x", 2, outcome=outcome)}, store, clock)
     assert summary.states == {"DONE": 2}
-    assert calls[("a", "copy")] == 3
+    assert calls[("a", "load")] == 3
     states = _to_states(store, "a")
-    assert states[:6] == ["SUBMITTED", "RUNNING", "PENDING", "SUBMITTED", "RUNNING", "PENDING"]
-    retries = [a for a in store.audit("a") if a[4] == "PENDING" and a[3] == "RUNNING"]
+    assert states == ["LOADING", "VALIDATING", "READY", "CUT_OVER", "DONE"]  # retries stay put
+    retries = [a for a in store.audit("a") if a[3] == a[4] == "LOADING" and "retry in" in a[5]]
     assert "retry in 10s" in retries[0][5] and "retry in 20s" in retries[1][5]
     assert retries[1][1] - retries[0][1] >= 10  # waited for the backoff
     jobs = store.jobs(table="a")
@@ -158,10 +167,10 @@ def test_transient_failure_retried_with_backoff(store: StateStore) -> None:
 @pytest.mark.parametrize(
     ("kind", "code", "error", "attempts"),
     [
-        ("copy", 2, "ConfigError: bad", 1),  # exit 2: permanent
-        ("copy", 1, "AnalysisException: [PATH_NOT_FOUND]", 1),  # permanent pattern
+        ("load", 2, "ConfigError: bad", 1),  # exit 2: permanent
+        ("load", 1, "AnalysisException: [PATH_NOT_FOUND]", 1),  # permanent pattern
         ("validate", 1, "validation failed: 3 rows differ", 1),  # mismatch: permanent
-        ("copy", 1, "something odd", 2),  # unknown exit-1 error of copy: transient, gives up
+        ("load", 1, "something odd", 2),  # unknown exit-1 error of copy: transient, gives up
     ],
 )
 def test_permanent_failures_and_blocked_dependents(
@@ -240,7 +249,7 @@ def test_crash_and_resume_no_double_submission(tmp_path: Path) -> None:
     s2 = StateStore.open(db)
     _, second = _run(plan, {"x": cluster}, s2)
     assert second.states == {"DONE": 8}
-    per_step = Counter((s.table, s.step) for s in cluster.submitted)
+    per_step = Counter((s.table, s.kind) for s in cluster.submitted)
     assert set(per_step.values()) == {1}
     dones = Counter(a[2] for a in s2.audit() if a[4] == "DONE")
     assert dones == {f"t{i}": 1 for i in range(8)}
@@ -286,12 +295,7 @@ def test_stop_resume_rerun_and_pause_requests(store: StateStore) -> None:
     _, summary = _run(plan, {"x": backend}, store)
     assert summary.states == {"DONE": 2}
     assert [s.table for s in backend.submitted] == ["a"]
-    assert [a[4] for a in store.audit("a") if a[3] != a[4]][-4:] == [
-        "PENDING",
-        "SUBMITTED",
-        "RUNNING",
-        "COPIED",
-    ] or _to_states(store, "a")[-5:] == ["PENDING", "SUBMITTED", "RUNNING", "COPIED", "DONE"]
+    assert _to_states(store, "a")[-5:] == ["PENDING", "LOADING", "READY", "CUT_OVER", "DONE"]
 
     # pause: nothing is submitted while paused; the loop idles until resumed
     store.add_request("rerun", "b")
@@ -334,16 +338,16 @@ def test_store_rejects_illegal_and_concurrent_changes(store: StateStore) -> None
         batch.transition(row, State.DONE, "x", now=1.0)
     stale = store.tables()["a"]
     b1 = Batch()
-    b1.transition(row, State.SUBMITTED, "x", now=1.0)
+    b1.transition(row, State.LOADING, "x", now=1.0)
     store.apply(b1)
     b2 = Batch()
     b2.transition(stale, State.STOPPED, "y", now=2.0)  # stale view: PENDING
     with pytest.raises(StoreError, match="not in the expected state"):
         store.apply(b2)
-    assert store.tables()["a"].state is State.SUBMITTED
+    assert store.tables()["a"].state is State.LOADING
     assert [(a[3], a[4]) for a in store.audit("a")] == [
         ("PENDING", "PENDING"),
-        ("PENDING", "SUBMITTED"),
+        ("PENDING", "LOADING"),
     ]
 
 

@@ -293,6 +293,8 @@ class Coordinator:
     # ---- queues ----------------------------------------------------------------------------
     def _enqueue(self, name: str, now: float) -> None:
         row = self.rows[name]
+        if row.state is State.PENDING and self.waiting_deps[name] == 0:
+            self._advance(row, now)
         if row.state not in JOB_STATES or self.waiting_deps[name] > 0 or row.token in self.jobs:
             return
         if row.not_before > now:
@@ -366,9 +368,17 @@ class Coordinator:
         return None
 
     def _advance(self, row: TableRow, now: float) -> None:
-        """Moves that need no job: PENDING on, READY on approval, the cut-over's end."""
+        """Moves that need no job, as long as there are any (PENDING on, approval, the end)."""
+        before = None
+        while before != (row.state, row.step):
+            before = (row.state, row.step)
+            self._advance_once(row, now)
+
+    def _advance_once(self, row: TableRow, now: float) -> None:
         table = self.plan.tables[row.name]
         if row.state is State.PENDING:
+            if self.waiting_deps.get(row.name, 0) > 0:
+                return
             self.batch.transition(
                 row,
                 self._after(table, State.PENDING),
