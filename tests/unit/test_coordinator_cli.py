@@ -21,7 +21,13 @@ def state_dir(tmp_path: Path) -> Path:
     plan = plan_from_dict(
         {
             "name": "ops",
-            "defaults": {"steps": ["copy", "validate"], "retry": {"max_attempts": 1}},
+            "defaults": {
+                "validation": "v",
+                "auto_approve": True,
+                "cutover": {"final_validate": False},
+                "retry": {"max_attempts": 1},
+            },
+            "validations": {"v": {"keys": ["id"]}},
             "tables": [
                 {"name": "a", "source": "/s", "target": "/t", "keys": ["id"], "size": "3MB"},
                 {"name": "b", "source": "/s", "target": "/t", "keys": ["id"], "size": "1MB"},

@@ -15,7 +15,6 @@ from lakeshift.coordinator.fsm import (
     check_transition,
     is_allowed,
 )
-from lakeshift.coordinator.jobs import JOB_KINDS
 from lakeshift.coordinator.plan import load_plan, plan_from_dict
 from lakeshift.errors import ConfigError
 
@@ -25,21 +24,29 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     ("src", "dst", "ok"),
     [
-        ("PENDING", "SUBMITTED", True),
-        ("SUBMITTED", "RUNNING", True),
-        ("RUNNING", "COPIED", True),
-        ("COPIED", "SYNCING", True),
-        ("SYNCING", "VALIDATING", True),
-        ("VALIDATING", "DONE", True),
-        ("RUNNING", "PENDING", True),  # retry
-        ("VALIDATING", "COPIED", True),  # retry of a later step
+        ("PENDING", "START_POINT", True),
+        ("PENDING", "LOADING", True),  # nothing to sync: no start point
+        ("START_POINT", "LOADING", True),
+        ("LOADING", "CATCHING_UP", True),
+        ("LOADING", "VALIDATING", True),  # nothing to catch up
+        ("CATCHING_UP", "VALIDATING", True),
+        ("VALIDATING", "REPAIRING", True),
+        ("REPAIRING", "VALIDATING", True),
+        ("VALIDATING", "READY", True),
+        ("READY", "CUT_OVER", True),
+        ("CUT_OVER", "DONE", True),
+        ("DONE", "READY", True),  # rollback
         ("DONE", "PENDING", True),  # re-run
-        ("STOPPED", "COPIED", True),  # resume
+        ("FAILED", "VALIDATING", True),  # resume where it failed
+        ("PAUSED", "LOADING", True),  # resume where it was paused
+        ("LOADING", "PAUSED", True),
         ("PENDING", "DONE", False),
-        ("PENDING", "RUNNING", False),
-        ("DONE", "RUNNING", False),
+        ("VALIDATING", "DONE", False),  # never without the cut-over
+        ("LOADING", "READY", True),  # no validation configured
+        ("CATCHING_UP", "LOADING", False),
+        ("REPAIRING", "READY", False),  # a repair is always validated again
+        ("READY", "DONE", False),
         ("FAILED", "DONE", False),
-        ("COPIED", "RUNNING", False),
         ("STOPPED", "DONE", False),
     ],
 )
@@ -54,13 +61,6 @@ def test_transition_table(src: str, dst: str, ok: bool) -> None:
 
 def test_every_state_has_rules() -> None:
     assert set(TRANSITIONS) == set(State)
-
-
-def test_job_kind_table_points_at_job_files() -> None:
-    assert JOB_KINDS["copy"].file == "jobs/bulk_copy.py"
-    assert JOB_KINDS["validate"].file == "jobs/validate.py"
-    assert JOB_KINDS["validate"].exit1_permanent is True
-    assert JOB_KINDS["copy"].phase == "load"
 
 
 def _write(tmp_path: Path, text: str, name: str = "plan.yaml") -> Path:
@@ -94,7 +94,8 @@ tables:
     keys: [event_id]
     depends_on: [customers]
   - name: report
-    steps: [{{kind: script, file: jobs/x.py, args: ["{{table}}", "{{run_id}}"]}}]
+    load: {{kind: script, file: jobs/x.py, args: ["{{table}}", "{{run_id}}"]}}
+    validation: none
     depends_on: [events]
 """,
     )
@@ -105,10 +106,13 @@ tables:
     assert cust.values["source"] == f"{raw}/customers/day=2026-03-01"
     assert cust.values["keys"] == "id"
     assert cust.size_bytes == 2 * 2**30
-    assert cust.steps[1].args[-2:] == ("--tolerance", "0")
+    assert "--tolerance=0" in cust.jobs["validate"].render({"result": "/r.json"})
     assert cust.values["target_spec"] == "delta:/lake/customers"
     assert cust.values["source_spec"] == cust.values["source"]  # no source_format: as given
-    assert [s.kind for s in cust.steps] == ["copy", "validate"]
+    assert list(cust.jobs) == ["load", "validate", "final_validate"]
+    report = plan.tables["report"]
+    values = {**report.values, "result": "/r", "run_id": "r7"}
+    assert report.jobs["load"].render(values, "report") == ["report", "r7"]
     assert plan.tables["events_b"].values["target"] == "/lake/events_b"
     assert plan.tables["events_b"].size_bytes == 4
     assert plan.tables["report"].depends_on == ["events_a", "events_b", "events_c"]
@@ -132,10 +136,16 @@ tables:
         ([{"name": "a", "depends_on": ["a"]}], "dependency cycle a -> a"),
         ([{"name": "a", "depends_on": ["zzz"]}], "unknown table 'zzz'"),
         ([{"name": "a"}, {"name": "a"}], "duplicate table name 'a'"),
-        ([{"name": "a", "steps": ["validate", "copy"]}], "steps must run load"),
-        ([{"name": "a", "steps": ["nope"]}], "table a: steps: expected one of"),
-        ([{"name": "a", "steps": ["copy"], "bogus": 1}], "unknown field"),
-        ([{"name": "a", "steps": ["copy"], "source": "/s"}], "needs {target}"),
+        ([{"name": "a", "load": "nope"}], "tables[0].load"),
+        ([{"name": "a", "bogus": 1}], "unknown field"),
+        ([{"name": "a", "source": "/s"}], "a copy load needs source and target"),
+        ([{"name": "a", "load": {"kind": "script"}}], "a script load needs `file`"),
+        ([{"name": "a", "load": {"kind": "transform"}}], "a transform load needs `config`"),
+        (
+            [{"name": "a", "load": {"kind": "script", "file": "x.py", "args": ["{nope}"]}}],
+            "needs {nope}",
+        ),
+        ([{"name": "a", "cutover": {"route": True}}], "cutover.route needs a target in the"),
         ([{"name": "a", "validation": "missing"}], "validation template 'missing' not found"),
     ],
 )
@@ -148,9 +158,7 @@ def test_plan_errors(tables: list[dict], message: str) -> None:
 
 def test_deep_dag_sixty_layers_no_recursion_limit() -> None:
     n = 3000  # a chain: 3000 layers
-    tables = [
-        {"name": f"t{i:04d}", "steps": ["copy"], "source": "/s", "target": "/t"} for i in range(n)
-    ]
+    tables = [{"name": f"t{i:04d}", "source": "/s", "target": "/t"} for i in range(n)]
     for i in range(1, n):
         tables[i]["depends_on"] = [f"t{i - 1:04d}"]
     plan = plan_from_dict({"tables": tables})
@@ -204,7 +212,7 @@ def test_source_format_feeds_copy_and_validate() -> None:
         }
     )
     a = plan.tables["a"]
-    assert a.steps[0].args[-2:] == ("--source-format", "parquet")
+    assert "--source-format=parquet" in a.jobs["load"].render({"result": "/r", "run_id": "r"})
     assert (a.values["source_spec"], a.values["target_spec"]) == ("parquet:/raw/a", "delta:/lake/a")
     assert a.values["keys"] == "id,k"
     assert plan.tables["b"].values["source_spec"] == "jdbc:postgresql://h/db"

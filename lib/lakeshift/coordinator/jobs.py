@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 import string
@@ -115,17 +116,23 @@ def parse_command(words: Sequence[str], where: str) -> Any:
     Raises:
         ConfigError: the parser rejects the line (the message is the parser's own last line).
     """
-    from lakeshift.cli import build_parser
-
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            return build_parser().parse_args(list(words))
+            return _parser().parse_args(list(words))
     except SystemExit as exc:
         lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
         why = lines[-1] if lines else f"exit {exc.code}"
         why = re.sub(r"^lakeshift [a-z-]+: error: ", "", why)
         raise ConfigError(f"{where}: {why} (in: lakeshift {' '.join(words)})") from None
+
+
+@functools.cache
+def _parser() -> Any:
+    """The CLI parser, built once (a plan of thousands of tables parses each job line)."""
+    from lakeshift.cli import build_parser
+
+    return build_parser()
 
 
 def model_from(model: type[CommandArgs], words: Sequence[str], where: str) -> CommandArgs:

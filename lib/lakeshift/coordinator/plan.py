@@ -518,6 +518,8 @@ def resolve_plan(cfg: PlanConfig, path: Path | None = None) -> Plan:
             if spec.target is not None:
                 values["target"] = spec.target.replace("{stem}", extra.get("stem", name))
                 values["target_spec"] = job_spec(fmt, values["target"])
+            if keys:
+                values["keys"] = ",".join(keys)
             for k in ("validate_left", "validate_right"):
                 if getattr(spec, k):
                     values[k] = getattr(spec, k)
