@@ -27,7 +27,8 @@ target: {{kind: delta, path: {root}/dst}}
 
 PLAN = """name: contract
 defaults: {{validation: gate, metastore: {root}/metastore}}
-validations: {{gate: {{keys: [id], max_deviation: 0.001, repair_rounds: 1, args: [--samples, "5"]}}}}
+validations:
+  gate: {{keys: [id], max_deviation: 0.001, repair_rounds: 1, args: [--samples, "5"]}}
 tables:
   - {{name: lake, source: {root}/src, source_format: delta, target: {root}/dst, sync: sync.yaml,
       load: {{kind: copy, args: [--target-file-size, 64MB]}}, cutover: {{catalog: db.t}}}}

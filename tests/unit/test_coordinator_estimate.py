@@ -103,7 +103,7 @@ def test_plan_estimate_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     text = capsys.readouterr().out
     assert rc == 0
     assert "does not converge" in text
-    assert "L1 b: copy -> validate" in text
+    assert "L1 b: copy: load (40.0 GiB" in text
 
 
 def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,7 +111,7 @@ def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "no run state" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "defaults: {steps: [{kind: script, file: j.py}]}\n"
+        "defaults: {load: {kind: script, file: j.py}}\n"
         "tables:\n  - {name: a, depends_on: [b]}\n  - {name: b, depends_on: [a]}\n"
     )
     assert cli(["plan", str(bad)]) == 2

@@ -278,12 +278,16 @@ class Coordinator:
             self.by_cluster[job.cluster][token] = job
             self.bytes_on[job.cluster] += self.plan.tables[job.table].size_bytes
         for name, row in self.rows.items():
-            if row.token and row.state in JOB_STATES and name not in active_tables:
-                if any(
+            if (
+                row.token
+                and row.state in JOB_STATES
+                and name not in active_tables
+                and any(
                     j.token == row.token and j.status in OPEN_JOB
                     for j in self.store.jobs(table=name)
-                ):
-                    self._failed(row, None, -1, "job process lost: no open job after restart", now)
+                )
+            ):
+                self._failed(row, None, -1, "job process lost: no open job after restart", now)
         self._flush()
         for name, row in self.rows.items():
             self._advance(row, now)
@@ -404,10 +408,9 @@ class Coordinator:
                 approved_by=by,
             )
         elif row.state is State.CUT_OVER and self.job_for(row, now) is None:
-            routed = self.on_cutover(table) if table.route else None
-            why = "cut over" + (
-                f"; readers of {table.route[0]} routed by {routed}" if routed else ""
-            )
+            route = table.route
+            routed = self.on_cutover(table) if route else None
+            why = "cut over" + (f"; readers of {route[0]} routed by {routed}" if route else "")
             self.batch.transition(row, State.DONE, why, now=now, details={"cut_over_at": now})
             for dep in table.dependents:
                 self.waiting_deps[dep] -= 1
@@ -564,15 +567,16 @@ class Coordinator:
         code: int | None,
         error: str,
         now: float,
+        *,
         metrics: dict[str, Any] | None = None,
     ) -> None:
         table = self.plan.tables[row.name]
         kind = job.kind if job else (self.job_for(row, now) or "job")
         spec = table.jobs.get(kind)
-        if job is not None and spec is not None and spec.exit1_permanent and code == 1:
-            if metrics is not None and _gate_result(metrics) == "fail":
-                self._gate_failed(row, job, now, metrics)
-                return
+        gate = job is not None and spec is not None and spec.exit1_permanent and code == 1
+        if gate and job is not None and metrics is not None and _gate_result(metrics) == "fail":
+            self._gate_failed(row, job, now, metrics)
+            return
         retry = table.retry
         transient = classify_failure(code, error, retry, bool(spec and spec.exit1_permanent))
         first_line = next((ln for ln in error.splitlines() if ln.strip()), "")[:300]
@@ -653,7 +657,8 @@ class Coordinator:
     def _interrupt(self, row: TableRow, now: float, dst: State | None) -> None:
         """Cancel the table's running job; move it to ``dst`` (STOPPED/PAUSED) if given.
 
-        A pause lets the running job finish its phase (it is not cancelled)."""
+        A pause lets the running job finish its phase (it is not cancelled).
+        """
         if row.state in TERMINAL and dst is not None:
             return
         job = self.jobs.get(row.token or "")
@@ -753,7 +758,7 @@ class Coordinator:
                     finished_at=now,
                 )
             )
-            self._failed(row, job, st.exit_code, error, now, st.metrics)
+            self._failed(row, job, st.exit_code, error, now, metrics=st.metrics)
 
     def _timeout(self, job: OpenJob, row: TableRow, now: float, why: str) -> None:
         self.backends[job.cluster].cancel(job.token, job.app_id)

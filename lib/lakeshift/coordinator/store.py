@@ -163,7 +163,7 @@ class Batch:
         not_before: float | None = None,
         error: str | None = None,
         round: int | None = None,
-        resume_state: State | None | str = "",
+        resume_state: State | str | None = "",
         approved_by: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
@@ -441,7 +441,26 @@ class StateStore:
         for r in rows:
             resume = State(r[15]) if r[15] else None
             details = json.loads(r[17]) if r[17] else {}
-            out[r[0]] = TableRow(r[0], State(r[1]), *r[2:14], r[14], resume, r[16], details)
+            out[r[0]] = TableRow(
+                r[0],
+                State(r[1]),
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                r[10],
+                r[11],
+                r[12],
+                r[13],
+                r[14],
+                resume,
+                r[16],
+                details,
+            )
         return out
 
     def jobs(self, open_only: bool = False, table: str | None = None) -> list[JobRow]:

@@ -39,6 +39,7 @@ class FakeBackend:
         weight: float = 1.0,
         ticks: int = 1,
         outcome: Callable[[Submission], tuple[int, str]] | None = None,
+        *,
         metrics: Callable[[Submission], dict[str, Any] | None] | None = None,
     ) -> None:
         self.name = name
