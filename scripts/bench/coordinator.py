@@ -26,9 +26,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parents[1] / "lib"))
 
 from lakeshift.coordinator.backends.fake import FakeBackend  # noqa: E402
-from lakeshift.coordinator.fsm import WAITING, State  # noqa: E402
+from lakeshift.coordinator.fsm import State  # noqa: E402
 from lakeshift.coordinator.plan import plan_from_dict  # noqa: E402
-from lakeshift.coordinator.scheduler import Coordinator  # noqa: E402
+from lakeshift.coordinator.scheduler import JOB_STATES, Coordinator  # noqa: E402
 from lakeshift.coordinator.store import StateStore  # noqa: E402
 
 
@@ -57,7 +57,10 @@ def build_plan_dict(jobs: int, layers: int, seed: int = 7) -> dict:
         prev = cur
     return {
         "name": "bench",
-        "defaults": {"steps": [{"kind": "script", "file": "jobs/noop.py", "args": ["{table}"]}]},
+        "defaults": {
+            "load": {"kind": "script", "file": "jobs/noop.py", "args": ["{table}"]},
+            "auto_approve": True,
+        },
         "tables": tables,
     }
 
@@ -78,16 +81,22 @@ class RescanCoordinator(Coordinator):
 
     def _schedule(self, now: float) -> None:
         done = State.DONE
+        for n, t in self.plan.tables.items():  # the naive way: look at every table each tick
+            row = self.rows[n]
+            if row.state is State.PENDING and all(self.rows[d].state is done for d in t.depends_on):
+                self._advance(row, now)
         self.ready = [
             (-t.priority, -t.height, -t.size_bytes, n)
             for n, t in self.plan.tables.items()
-            if self.rows[n].state in WAITING
+            if self.rows[n].state in JOB_STATES
             and self.rows[n].not_before <= now
             and all(self.rows[d].state is done for d in t.depends_on)
         ]
         heapq.heapify(self.ready)
         super()._schedule(now)
-        self.ready = [(0, 0, 0, "")] if any(r.state in WAITING for r in self.rows.values()) else []
+        self.ready = (
+            [(0, 0, 0, "")] if any(r.state in JOB_STATES for r in self.rows.values()) else []
+        )
 
 
 def ours(

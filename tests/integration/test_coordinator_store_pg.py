@@ -20,7 +20,8 @@ def test_postgres_store_crash_resume_and_lock(postgres_server) -> None:
     plan = plan_from_dict(
         {
             "name": "pg",
-            "defaults": {"steps": ["copy", "validate"]},
+            "defaults": {"validation": "v", "auto_approve": True},
+            "validations": {"v": {"keys": ["id"]}},
             "tables": [
                 {
                     "name": f"t{i}",
