@@ -42,11 +42,16 @@ def _states(db: Path) -> dict[str, str]:
         return {}
 
 
-def _step(args: list[str], phase: str | None = None) -> dict:
-    step = {"kind": "script", "file": str(JOB), "args": args}
-    if phase:
-        step["phase"] = phase
-    return step
+def _load(args: list[str]) -> dict:
+    return {"kind": "script", "file": str(JOB), "args": args}
+
+
+def _job_running(db: Path) -> bool:
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return bool(conn.execute("SELECT 1 FROM jobs WHERE status = 'running'").fetchall())
+    except sqlite3.Error:
+        return False
 
 
 def test_kill_and_resume_local_spark_submit(tmp_path: Path, capsys) -> None:
@@ -76,27 +81,24 @@ def test_kill_and_resume_local_spark_submit(tmp_path: Path, capsys) -> None:
             {
                 "name": "itest",
                 "clusters": str(clusters),
-                "defaults": {"retry": {"max_attempts": 3, "backoff_s": 1}},
+                "defaults": {"retry": {"max_attempts": 3, "backoff_s": 1}, "auto_approve": True},
                 "tables": [
                     {
                         "name": "a",
                         "priority": 9,
-                        "steps": [
-                            _step([*base, "load", "{attempt}", "--sleep", "6"]),
-                            _step([*base, "validate", "{attempt}"], "validate"),
-                        ],
+                        "load": _load([*base, "load", "{attempt}", "--sleep", "6"]),
                     },
                     {
                         "name": "b",
                         "depends_on": ["a"],
-                        "steps": [_step([*base, "load", "{attempt}"])],
+                        "load": _load([*base, "load", "{attempt}"]),
                     },
                     {
                         "name": "c",
                         "priority": 5,
-                        "steps": [_step([*base, "load", "{attempt}", "--fail-attempts", "1"])],
+                        "load": _load([*base, "load", "{attempt}", "--fail-attempts", "1"]),
                     },
-                    {"name": "d", "steps": [_step([*base, "load", "{attempt}", "--exit", "2"])]},
+                    {"name": "d", "load": _load([*base, "load", "{attempt}", "--exit", "2"])},
                 ],
             }
         )
@@ -116,7 +118,7 @@ def test_kill_and_resume_local_spark_submit(tmp_path: Path, capsys) -> None:
     first = subprocess.Popen(cmd, stdout=log1, stderr=subprocess.STDOUT, cwd=REPO)
     db = state / "state.db"
     try:
-        _wait(lambda: "RUNNING" in _states(db).values(), 300, "a job to run")
+        _wait(lambda: _job_running(db), 300, "a job to run")
     finally:
         first.send_signal(signal.SIGKILL)  # no cleanup at all
         first.wait()
@@ -140,7 +142,6 @@ def test_kill_and_resume_local_spark_submit(tmp_path: Path, capsys) -> None:
     runs = Counter(tuple(line.split()) for line in (out / "runs.txt").read_text().splitlines())
     assert runs == {
         ("a", "load", "1"): 1,
-        ("a", "validate", "1"): 1,
         ("b", "load", "1"): 1,
         ("c", "load", "1"): 1,
         ("c", "load", "2"): 1,
@@ -149,12 +150,12 @@ def test_kill_and_resume_local_spark_submit(tmp_path: Path, capsys) -> None:
     store = StateStore.open(db)
     dones = Counter(a[2] for a in store.audit() if a[4] == "DONE")
     assert dones == {"a": 1, "b": 1, "c": 1}
-    by_step: dict[tuple[str, int], list[str]] = {}
+    by_step: dict[tuple[str, str], list[str]] = {}
     for j in store.jobs():
-        by_step.setdefault((j.table_name, j.step), []).append(j.status)
+        by_step.setdefault((j.table_name, j.kind), []).append(j.status)
     for statuses in by_step.values():  # a second job for a step only after a recorded failure
         assert all(s == "failed" for s in statuses[:-1]), by_step
-    assert by_step[("c", 0)] == ["failed", "succeeded"]
+    assert by_step[("c", "load")] == ["failed", "succeeded"]
     d = store.tables()["d"]
     assert "simulated failure, exit 2" in (d.last_error or "")
     assert "permanent" in next(a for a in store.audit("d") if a[4] == "FAILED")[5]
@@ -212,8 +213,12 @@ def test_real_copy_and_validate_jobs(tmp_path: Path) -> None:
                 "clusters": str(clusters),
                 "defaults": {
                     "source_format": "parquet",
+                    "validation": "by_id",
+                    "auto_approve": True,
+                    "cutover": {"final_validate": False},
                     "retry": {"max_attempts": 2, "backoff_s": 1},
                 },
+                "validations": {"by_id": {"keys": ["id"]}},
                 "tables": [
                     {
                         "name": "good",
@@ -223,7 +228,7 @@ def test_real_copy_and_validate_jobs(tmp_path: Path) -> None:
                     },
                     {
                         "name": "differs",
-                        "steps": ["validate"],
+                        "load": "none",
                         "format": "parquet",
                         "keys": ["id"],
                         "source": str(tmp_path / "src" / "left"),
@@ -257,7 +262,7 @@ def test_real_copy_and_validate_jobs(tmp_path: Path) -> None:
     assert (tables["good"].state.value, tables["differs"].state.value) == ("DONE", "FAILED")
     jobs = {(j.table_name, j.kind): j for j in store.jobs()}
     assert len(store.jobs()) == 3  # the mismatch was not retried
-    copy_metrics = json.loads(jobs[("good", "copy")].metrics or "{}")
+    copy_metrics = json.loads(jobs[("good", "load")].metrics or "{}")
     assert copy_metrics["tables"][0]["totals"]["rows_written"] == 10
     check = json.loads(jobs[("good", "validate")].metrics or "{}")
     assert check["passed"] is True and check["tables"][0]["right_rows"] == 10
