@@ -6,7 +6,7 @@ Each table is copied from Parquet into Delta by Spark and validated (row count +
 of source vs target). To keep JVM start-ups within the test budget, each table is ONE job that
 does copy+validate in one driver (tests/e2e/coordinator_jobs/delta_job.py) unless the real
 ``jobs/bulk_copy.py`` and ``jobs/validate.py`` work (``LAKESHIFT_E2E_REAL_JOBS=1``), in which case
-they run as two steps per table. The test then checks the Delta targets independently (pyarrow
+they run as the load and the validation gate of each table. The test then checks the Delta targets independently (pyarrow
 reads the files the Delta log adds).
 """
 
@@ -156,12 +156,18 @@ def test_two_clusters_kill_and_resume(clusters: list[str], tmp_path: Path, reap_
     }
     (tmp_path / "clusters.yaml").write_text(json.dumps({"clusters": profiles}))
     real = _real_jobs_work()
+    lifecycle: dict = {"auto_approve": True}  # no sign-off step in this test
     if real:
-        steps: list = ["copy", "validate"]
+        lifecycle.update(load="copy", validation="by_id")
     else:
-        steps = [
-            {"kind": "script", "file": str(JOB), "args": ["copy+validate", "{source}", "{target}"]}
-        ]
+        lifecycle.update(
+            load={
+                "kind": "script",
+                "file": str(JOB),
+                "args": ["copy+validate", "{source}", "{target}"],
+            },
+            validation="none",  # the job validates itself
+        )
     tables = []
     for i in range(N_TABLES):
         t = {
@@ -180,8 +186,9 @@ def test_two_clusters_kill_and_resume(clusters: list[str], tmp_path: Path, reap_
             {
                 "name": "e2e",
                 "clusters": "clusters.yaml",
+                "validations": {"by_id": {"keys": ["id"], "max_deviation": 0}},
                 "defaults": {
-                    "steps": steps,
+                    **lifecycle,
                     "source_format": "parquet",
                     "retry": {"max_attempts": 3, "backoff_s": 2},
                 },
@@ -231,7 +238,7 @@ def test_two_clusters_kill_and_resume(clusters: list[str], tmp_path: Path, reap_
     done_at = {a[2]: a[0] for a in audit if a[4] == "DONE"}
     first_submit: dict[str, int] = {}
     for a in audit:
-        if a[4] == "SUBMITTED":
+        if a[4] == "LOADING":
             first_submit.setdefault(a[2], a[0])
     for i in range(4, N_TABLES):
         assert first_submit[f"t{i:02d}"] > done_at[f"t{i - 4:02d}"]

@@ -23,12 +23,12 @@ from lakeshift.coordinator.store import StateStore
 from tests.moto_server import moto_s3  # noqa: F401  (moto's server mode: a fake AWS)
 
 
-def _plan(names: list[str], steps: list | None = None):
+def _plan(names: list[str]):
     return plan_from_dict(
         {
             "name": "remote",
             "defaults": {
-                "steps": steps or ["copy", "validate"],
+                "load": "copy",
                 "retry": {"max_attempts": 3, "backoff_s": 0},
             },
             "tables": [
@@ -107,7 +107,8 @@ def test_emr_backend_against_moto(moto_s3, monkeypatch, tmp_path: Path) -> None:
     summary = coord.run()
     steps = emr.list_steps(ClusterId=cluster_id)["Steps"]
     assert len(steps) == 2  # capacity respected
-    assert summary.states == {"RUNNING": 1, "SUBMITTED": 1, "PENDING": 1}
+    assert summary.states == {"LOADING": 3}  # the third table's load waits for a slot
+    assert sorted(j.status for j in store.jobs()) == ["running", "submitted"]
     jobs = {j.table_name: j for j in store.jobs()}
     for step in steps:
         token = step["Name"].rsplit(":", 1)[1]
@@ -230,9 +231,13 @@ def test_livy_backend_against_http_double(livy_server: str, tmp_path: Path) -> N
         {
             "name": "remote",
             "defaults": {
-                "steps": [
-                    {"kind": "script", "file": "jobs/bulk_copy.py", "args": ["{table}", "{flag}"]}
-                ],
+                "load": {
+                    "kind": "script",
+                    "file": "jobs/bulk_copy.py",
+                    "args": ["{table}", "{flag}"],
+                },
+                "validation": "none",
+                "auto_approve": True,
                 "retry": {"max_attempts": 3, "backoff_s": 0},
             },
             "tables": [

@@ -80,7 +80,10 @@ def test_report_html(state_dir: Path) -> None:
         "<polyline",
     ):
         assert part in page
-    assert page.count("<tr>") == 1 + 3 + 1 + len(StateStore.open(state_dir / "state.db").audit())
+    audit = len(StateStore.open(state_dir / "state.db").audit())
+    # buckets (head + counts), gates (head, no deviation reported), tables, audit log
+    assert page.count("<tr>") == 2 + 1 + (1 + 3) + (1 + audit)
+    assert "<th>not started</th>" in page and "<td>1</td>" in page
 
 
 def test_control_commands_queue_requests(state_dir: Path, capsys) -> None:
@@ -108,11 +111,37 @@ def test_snapshot_eta_from_throughput(tmp_path: Path) -> None:
     store.init_schema()
     store.ensure_tables([("a", 0, 100), ("b", 0, 300)])
     store.set_meta("started", "1000")
-    store.conn.execute("UPDATE tables SET state = 'DONE' WHERE name = 'a'")
+    store.conn.execute(
+        """UPDATE tables SET state = 'DONE', details = '{"bytes_moved": 100}' WHERE name = 'a'"""
+    )
     snap = snapshot(store, now=1010.0)  # 100 bytes in 10 s: 10 B/s; 300 left: 30 s
     assert snap.throughput == pytest.approx(10.0)
     assert snap.eta_seconds == pytest.approx(30.0)
     assert snap.tables_per_hour == pytest.approx(360.0)
     assert "lakeshift run" in render_html(snap)
     assert human_bytes(3 * 2**20) == "3.0 MiB"
+    store.close()
+
+
+def test_snapshot_counts_reported_bytes_and_labels_declared_ones(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "s.db")
+    store.init_schema()
+    store.ensure_tables([("a", 0, 100), ("b", 0, 300), ("c", 0, 1000), ("d", 0, 50)])
+    store.set_meta("started", "1000")
+    details = {"a": '{"bytes_moved": 400}', "b": '{"deviation": 0.0005, "differing_rows": 2}'}
+    for name, state in (("a", "DONE"), ("b", "VALIDATING"), ("d", "LOADING")):
+        store.conn.execute(
+            "UPDATE tables SET state = ?, details = ? WHERE name = ?",
+            (state, details.get(name, "{}"), name),
+        )
+    snap = snapshot(store, now=1020.0)
+    # a reported 400 B moved (declared 100); b finished its load without a byte count: its
+    # declared 300 B count, labelled as estimated; c (PENDING) and d (LOADING) are not loaded
+    assert (snap.moved_bytes, snap.done_bytes, snap.estimated_tables) == (400, 700, 1)
+    assert snap.throughput == pytest.approx(20.0)  # 400 B reported in 20 s
+    assert snap.eta_seconds == pytest.approx((1000 + 50) / 20.0)
+    assert snap.buckets["not started"] == 1 and snap.buckets["loading"] == 1
+    assert snap.buckets["validating"] == 1 and snap.buckets["cut over"] == 1
+    page = render_html(snap)
+    assert "estimated" in page and "deviation 0.0500% (2 rows)" in page
     store.close()

@@ -37,6 +37,17 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "--clusters", help="cluster profiles YAML (default: the plan's, else conf/clusters.yaml)"
     )
     p.add_argument("--poll", type=float, default=2.0, help="seconds between polls (default 2)")
+    p.add_argument(
+        "--wait-for-approval",
+        action="store_true",
+        help="keep running while tables wait in READY, and cut them over as `lakeshift "
+        "approve` signs them off (default: exit, telling what to approve)",
+    )
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        help="one line per transition even on a terminal (default there: a live table)",
+    )
     state_opts(p)
     p.set_defaults(func=run_command)
 
@@ -178,6 +189,8 @@ def run_command(args: argparse.Namespace) -> int:
     ctx = RunContext(run_id=plan.name, state_dir=state_dir)
     backends = {name: make_backend(name, prof, ctx) for name, prof in clusters.clusters.items()}
     store = StateStore.open(args.db or str(state_dir / "state.db"))
+    store.init_schema()
+    live = None if args.plain or not sys.stdout.isatty() else _LiveView(store)
     try:
         coord = Coordinator(
             plan,
@@ -186,21 +199,82 @@ def run_command(args: argparse.Namespace) -> int:
             run_id=plan.name,
             poll_interval=args.poll,
             state_dir=state_dir,
-            echo=print_transition,
+            echo=live.transition if live else print_transition,
+            sleep=live.sleep if live else time.sleep,
+            wait_for_approval=args.wait_for_approval,
         )
-        summary = coord.run()
+        if live:
+            with live:
+                summary = coord.run()
+        else:
+            summary = coord.run()
+        ready = sorted(n for n, r in coord.rows.items() if r.state.value == "READY")
     finally:
         store.close()
     print(json.dumps(describe(summary), sort_keys=True))
-    return 0 if summary.ok else 1
+    if ready:
+        shown = " ".join(ready[:10]) + (" …" if len(ready) > 10 else "")
+        print(
+            f"lakeshift run: {len(ready)} table(s) READY, waiting for a sign-off: "
+            f"lakeshift approve {shown} --plan {args.plan} --by NAME, then run again "
+            f"(or run with --wait-for-approval)",
+            file=sys.stderr,
+        )
+    return 0 if summary.ok or summary.awaiting_approval else 1
+
+
+class _LiveView:
+    """``lakeshift run`` on a terminal: the status table redrawn while the coordinator waits,
+    with the latest transitions under it."""
+
+    def __init__(self, store: StateStore, every_s: float = 1.0) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.store = store
+        self.every_s = every_s
+        self.last = 0.0
+        self.recent: list[str] = []
+        self.live = Live(console=Console(), refresh_per_second=2, transient=False)
+
+    def __enter__(self) -> _LiveView:
+        self.live.__enter__()
+        self.redraw()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.redraw()
+        self.live.__exit__(None, None, None)
+
+    def transition(self, row: tuple[object, ...]) -> None:
+        self.recent = [*self.recent[-7:], transition_line(row)]
+
+    def redraw(self) -> None:
+        from rich.console import Group
+        from rich.text import Text
+
+        from lakeshift.coordinator.dashboard import render, snapshot
+
+        self.last = time.monotonic()
+        self.live.update(Group(render(snapshot(self.store)), Text("\n".join(self.recent))))
+
+    def sleep(self, seconds: float) -> None:
+        if time.monotonic() - self.last >= self.every_s:
+            self.redraw()
+        time.sleep(seconds)
+
+
+def transition_line(row: tuple[object, ...]) -> str:
+    """``HH:MM:SS table: FROM -> TO: why`` for an audit row ``(at, table, from, to, why, …)``."""
+    at, table, src, dst, why = row[:5]
+    stamp = time.strftime("%H:%M:%S", time.localtime(float(at)))  # type: ignore[arg-type]
+    move = f"{src} -> {dst}" if src != dst else str(dst)
+    return f"{stamp} {table}: {move}: {why}"
 
 
 def print_transition(row: tuple[object, ...]) -> None:
     """One plain line per audited transition (``lakeshift run`` off a terminal)."""
-    at, table, src, dst, why = row[:5]
-    stamp = time.strftime("%H:%M:%S", time.localtime(float(at)))  # type: ignore[arg-type]
-    move = f"{src} -> {dst}" if src != dst else str(dst)
-    print(f"{stamp} {table}: {move}: {why}", flush=True)
+    print(transition_line(row), flush=True)
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -306,7 +380,7 @@ def plan_command(args: argparse.Namespace) -> int:
         t = plan.tables[name]
         deps = f" after {', '.join(t.depends_on)}" if t.depends_on else ""
         print(
-            f"  L{t.layer} {name}: {t.load_kind}: {' -> '.join(t.jobs)} "
+            f"  L{t.layer} {name}: {t.load_kind}: {' -> '.join(k for k in t.jobs if k != 'rollback')} "
             f"({human_bytes(t.size_bytes)}, priority {t.priority}){deps}"
         )
     if args.estimate:

@@ -1,8 +1,11 @@
 """Seeing a run: the ``status`` terminal view and the static HTML ``report``.
 
-Both read only the state store: counts per state, per-table progress, throughput (bytes of
-DONE tables per second since the run started), ETA (remaining bytes at that rate; by table count
-when sizes are unknown), failures with their last error, and the audit log.
+Both read only the state store: tables per operator bucket and per state, per-table progress
+with the table's latest lag or deviation, throughput (bytes the bulk loads *reported moving*,
+per second since the run started), ETA (declared bytes of the tables not loaded yet at that rate;
+by table count when nothing reported bytes), the validation deviations, failures with their last
+error, and the audit log. Where a finished load reported no byte count, its declared ``size:``
+is counted instead and the views say "estimated".
 """
 
 from __future__ import annotations
@@ -73,14 +76,54 @@ class Snapshot:
     paused: bool
     tables: list[TableRow]
     counts: dict[str, int]
-    done_bytes: int
+    done_bytes: int  # bytes loaded: reported by the load jobs, else the declared size
     total_bytes: int
-    throughput: float  # bytes per second (0 when unknown)
+    throughput: float  # reported bytes moved per second (0 when unknown)
     tables_per_hour: float
     eta_seconds: float | None
     failures: list[TableRow]
     audit: list[tuple[Any, ...]] = field(default_factory=list)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    buckets: dict[str, int] = field(default_factory=dict)
+    moved_bytes: int = 0  # bytes the load jobs reported moving
+    estimated_tables: int = 0  # loaded tables counted by their declared size
+
+    @property
+    def estimated(self) -> bool:
+        """Whether some loaded bytes are declared sizes rather than reported ones."""
+        return self.estimated_tables > 0
+
+
+#: States after the bulk load (its bytes count as moved).
+LOADED = frozenset(
+    {
+        State.CATCHING_UP,
+        State.VALIDATING,
+        State.REPAIRING,
+        State.READY,
+        State.CUT_OVER,
+        State.DONE,
+    }
+)
+
+
+def buckets(counts: dict[str, int]) -> dict[str, int]:
+    """Tables per operator bucket (:data:`BUCKETS`) from tables per state."""
+    return {b: sum(counts.get(s.value, 0) for s in states) for b, states in BUCKETS.items()}
+
+
+def detail_text(row: TableRow) -> str:
+    """The table's latest figure in words: lag, deviation or bytes moved."""
+    d = row.details
+    if row.state in (State.CATCHING_UP, State.READY) and "lag_seconds" in d:
+        return f"lag {float(d['lag_seconds']):.0f} s, {int(d.get('lag_events', 0))} events"
+    if "deviation" in d:
+        return f"deviation {float(d['deviation']):.4%} ({int(d.get('differing_rows', 0))} rows)"
+    if "differing_files" in d:
+        return f"{int(d['differing_files'])} files differ"
+    if "bytes_moved" in d:
+        return f"moved {human_bytes(int(d['bytes_moved']))}"
+    return ""
 
 
 def snapshot(store: StateStore, audit_limit: int | None = 50, now: float | None = None) -> Snapshot:
@@ -91,17 +134,21 @@ def snapshot(store: StateStore, audit_limit: int | None = 50, now: float | None 
     started_text = store.get_meta("started")
     started = float(started_text) if started_text else None
     done = [r for r in rows if r.state is State.DONE]
-    done_bytes = sum(r.size_bytes for r in done)
+    loaded = [r for r in rows if r.state in LOADED]
+    moved = [r for r in loaded if r.details.get("bytes_moved") is not None]
+    moved_bytes = sum(int(r.details["bytes_moved"]) for r in moved)
+    done_bytes = moved_bytes + sum(r.size_bytes for r in loaded if r not in moved)
     total_bytes = sum(r.size_bytes for r in rows)
     elapsed = (now - started) if started else 0.0
-    throughput = done_bytes / elapsed if elapsed > 0 else 0.0
+    throughput = moved_bytes / elapsed if elapsed > 0 else 0.0
     per_hour = len(done) / elapsed * 3600 if elapsed > 0 else 0.0
     open_rows = [r for r in rows if r.state not in (State.DONE, State.FAILED, State.STOPPED)]
+    to_load = [r for r in open_rows if r.state not in LOADED]
     eta: float | None = None
     if not open_rows:
         eta = 0.0
-    elif throughput > 0 and total_bytes > 0:
-        eta = sum(r.size_bytes for r in open_rows) / throughput
+    elif throughput > 0 and sum(r.size_bytes for r in to_load) > 0:
+        eta = sum(r.size_bytes for r in to_load) / throughput
     elif per_hour > 0:
         eta = len(open_rows) / per_hour * 3600
     metrics: dict[str, dict[str, Any]] = {}
@@ -133,6 +180,9 @@ def snapshot(store: StateStore, audit_limit: int | None = 50, now: float | None 
         ],
         audit=store.audit(limit=audit_limit),
         metrics=metrics,
+        buckets=buckets(dict(counts)),
+        moved_bytes=moved_bytes,
+        estimated_tables=len(loaded) - len(moved),
     )
 
 
@@ -171,19 +221,20 @@ def render(snap: Snapshot, max_rows: int = 40) -> Any:
     total = len(snap.tables)
     done = snap.counts.get("DONE", 0)
     eta = format_duration(snap.eta_seconds) if snap.eta_seconds is not None else "unknown"
+    est = " (estimated: declared sizes)" if snap.estimated else ""
     head = Text(
         f"run {snap.run_id}{' (PAUSED)' if snap.paused else ''}: {done}/{total} tables DONE"
-        f" | {human_bytes(snap.done_bytes)} of {human_bytes(snap.total_bytes)}"
+        f" | {human_bytes(snap.done_bytes)} of {human_bytes(snap.total_bytes)} loaded{est}"
         f" | {human_bytes(snap.throughput)}/s, {snap.tables_per_hour:.1f} tables/h"
         f" | ETA {eta}",
         style="bold",
     )
-    counts = Table(title="tables per state", show_edge=False)
-    for s in State:
-        counts.add_column(s.value, justify="right")
-    counts.add_row(*(str(snap.counts.get(s.value, 0)) for s in State))
-    per_table = Table(title="tables", show_edge=False)
-    for col in ("table", "state", "progress", "step", "attempt", "cluster", "size", "updated"):
+    counts = Table(title="tables", show_edge=False)
+    for b in BUCKETS:
+        counts.add_column(b, justify="right")
+    counts.add_row(*(str(snap.buckets.get(b, 0)) for b in BUCKETS))
+    per_table = Table(show_edge=False)
+    for col in ("table", "state", "progress", "round", "attempt", "cluster", "size", "latest"):
         per_table.add_column(col)
     order = {s: 0 for s in State} | {
         State.FAILED: 1,
@@ -201,11 +252,11 @@ def render(snap: Snapshot, max_rows: int = 40) -> Any:
             r.name,
             r.state.value,
             f"{bar} {frac:4.0%}",
-            str(r.step),
+            str(r.round),
             str(r.attempt),
             r.cluster or "",
             human_bytes(r.size_bytes),
-            _when(r.updated),
+            detail_text(r),
         )
     parts: list[Any] = [head, counts, per_table]
     if len(snap.tables) > max_rows:
@@ -277,10 +328,11 @@ def render_html(snap: Snapshot) -> str:
         extra = {k: v for k, v in m.items() if k not in ("jobs", "seconds")}
         rows.append(
             f"<tr><td>{e(r.name)}</td><td class='s-{r.state.value}'>{r.state.value}</td>"
-            f"<td>{r.step}</td><td>{r.attempt}</td><td>{e(r.cluster or '')}</td>"
+            f"<td>{r.round}</td><td>{r.attempt}</td><td>{e(r.cluster or '')}</td>"
             f"<td>{human_bytes(r.size_bytes)}</td><td>{m.get('jobs', 0)}</td>"
             f"<td>{m.get('seconds', 0.0):.1f}</td><td>{_when(r.started)}</td>"
-            f"<td>{_when(r.finished)}</td><td><code>{e(json.dumps(extra)[:300])}</code></td>"
+            f"<td>{_when(r.finished)}</td><td>{e(detail_text(r))}</td>"
+            f"<td><code>{e(json.dumps(extra)[:300])}</code></td>"
             f"<td>{e(_first_line(r.last_error))}</td></tr>"
         )
     audit_rows = "".join(
@@ -288,6 +340,23 @@ def render_html(snap: Snapshot) -> str:
         f"<td>{e(str(a[4]))}</td><td>{e(str(a[5]))}</td><td>{e(str(a[6] or ''))}</td>"
         f"<td>{e(str(a[7] or ''))}</td></tr>"
         for a in snap.audit
+    )
+    gates = [r for r in snap.tables if "deviation" in r.details or "differing_files" in r.details]
+    gate_rows = "".join(
+        f"<tr><td>{e(r.name)}</td><td class='s-{r.state.value}'>{r.state.value}</td>"
+        f"<td>{e(detail_text(r))}</td><td>{e(str(r.details.get('report') or ''))}</td>"
+        f"<td>{e(r.approved_by or '')}</td></tr>"
+        for r in sorted(
+            gates,
+            key=lambda r: -float(r.details.get("deviation", r.details.get("differing_files", 0))),
+        )
+    )
+    bucket_row = "".join(f"<td>{snap.buckets.get(b, 0)}</td>" for b in BUCKETS)
+    bucket_head = "".join(f"<th>{e(b)}</th>" for b in BUCKETS)
+    est = (
+        " (estimated: some loads reported no bytes; their declared sizes count)"
+        if snap.estimated
+        else ""
     )
     eta = format_duration(snap.eta_seconds) if snap.eta_seconds is not None else "unknown"
     styles = "".join(f".s-{k}{{color:{v};font-weight:bold}}" for k, v in STATE_COLOURS.items())
@@ -301,13 +370,16 @@ th{{background:#f0f0f0}}.sw{{display:inline-block;width:10px;height:10px;margin:
 {styles}</style></head><body>
 <h1>lakeshift run {e(snap.run_id)}{" (paused)" if snap.paused else ""}</h1>
 <p>Generated {_when(snap.now)} UTC. {done}/{len(snap.tables)} tables DONE,
-{human_bytes(snap.done_bytes)} of {human_bytes(snap.total_bytes)};
+{human_bytes(snap.done_bytes)} of {human_bytes(snap.total_bytes)} loaded{est};
 throughput {human_bytes(rate)}/s ({snap.tables_per_hour:.1f} tables/h); ETA {eta}.</p>
+<h2>Where the tables are</h2><table><tr>{bucket_head}</tr><tr>{bucket_row}</tr></table>
 <h2>State distribution</h2>{_svg_bar(snap.counts)}
 <h2>Progress over time</h2>{_svg_progress(snap.audit, len(snap.tables))}
-<h2>Tables</h2><table><tr><th>table</th><th>state</th><th>step</th><th>attempt</th>
+<h2>Validation gates</h2><table><tr><th>table</th><th>state</th><th>result</th><th>report</th>
+<th>approved by</th></tr>{gate_rows}</table>
+<h2>Tables</h2><table><tr><th>table</th><th>state</th><th>round</th><th>attempt</th>
 <th>cluster</th><th>size</th><th>jobs</th><th>job seconds</th><th>started</th><th>finished</th>
-<th>metrics</th><th>last error</th></tr>{"".join(rows)}</table>
+<th>latest</th><th>metrics</th><th>last error</th></tr>{"".join(rows)}</table>
 <h2>Audit log</h2><table><tr><th>#</th><th>when (UTC)</th><th>table</th><th>from</th><th>to</th>
 <th>why</th><th>cluster</th><th>application</th></tr>{audit_rows}</table>
 </body></html>

@@ -1,21 +1,24 @@
-"""The plan file: which tables to move, with which steps, in which order.
+"""The plan file: which tables to move, how, in which order, and when to cut over.
 
 A plan (YAML, loaded with :func:`lakeshift.config.load_model`, so ``${ds}`` date macros and
-``${env:NAME}`` work) lists tables, the job kinds each needs in order (a load step such as
-``copy`` or ``transform``, then ``sync``, then ``validate``), per-table options and validation
-templates, priorities and dependencies. :func:`load_plan` resolves it into :class:`Plan`: globs
-expanded, defaults applied, arguments checked, the dependency DAG verified acyclic and layered.
+``${env:NAME}`` work) lists tables and, per table or in ``defaults``, its bulk ``load`` (``copy``,
+``files``, ``transform`` or a ``script``), an optional ``sync`` config (which adds the start point
+and the catch-up rounds), a ``validation`` gate (a template of ``validations``), the ``cutover``
+(metastore switch, path routing), priorities and dependencies. :func:`load_plan` resolves it into
+:class:`Plan`: globs expanded, defaults applied, every job's command line parsed with the real
+``lakeshift`` parser, the dependency DAG verified acyclic and layered.
 
 Example plan::
 
     name: sales
-    defaults: {steps: [copy, validate], format: delta}
-    validations: {by_id: {keys: [id]}}
+    defaults: {load: copy, format: delta, validation: by_id}
+    validations: {by_id: {keys: [id], max_deviation: 0.001, repair_rounds: 2}}
     tables:
       - {name: customers, source: /lake/raw/customers, target: /lake/delta/customers,
-         validation: by_id, priority: 5}
-      - {name: orders, source: "/lake/raw/orders/day=${ds}", target: /lake/delta/orders,
-         keys: [order_id], depends_on: [customers]}
+         priority: 5, cutover: {catalog: sales.customers}}
+      - {name: orders, source: /lake/delta/orders, source_format: delta,
+         target: /lake/delta/orders, keys: [order_id], sync: sync_orders.yaml,
+         depends_on: [customers]}
 """
 
 from __future__ import annotations
@@ -31,7 +34,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from lakeshift.config import StrictModel, load_model, parse_size
-from lakeshift.coordinator.jobs import JOB_PLACEHOLDERS, JobSpec, model_from, render_args
+from lakeshift.coordinator.jobs import (
+    JOB_PLACEHOLDERS,
+    KIND_TEXT,
+    JobSpec,
+    model_from,
+    render_args,
+)
 from lakeshift.coordinator.jobs import spec as job_spec
 from lakeshift.errors import ConfigError
 
@@ -471,7 +480,8 @@ def _table_jobs(
         jobs["switch"] = JobSpec("switch", model_from(CatalogArgs, switch, at))
         back = ["catalog", "rollback", cut.catalog, *common]
         jobs["rollback"] = JobSpec("rollback", model_from(CatalogArgs, back, at))
-    return jobs
+    order = list(KIND_TEXT)  # the lifecycle's order
+    return dict(sorted(jobs.items(), key=lambda kv: order.index(kv[0])))
 
 
 def resolve_plan(cfg: PlanConfig, path: Path | None = None) -> Plan:

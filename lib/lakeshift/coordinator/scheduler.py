@@ -131,6 +131,14 @@ class RunSummary:
         """True when every table is DONE."""
         return set(self.states) <= {State.DONE.value}
 
+    @property
+    def awaiting_approval(self) -> bool:
+        """True when nothing failed and the tables not DONE wait for a sign-off (READY)."""
+        return State.READY.value in self.states and set(self.states) <= {
+            State.DONE.value,
+            State.READY.value,
+        }
+
 
 def classify_failure(
     code: int | None, error: str, retry: RetryPolicy, exit1_permanent: bool
@@ -185,6 +193,7 @@ class Coordinator:
         max_ticks: int | None = None,
         state_dir: Path | None = None,
         echo: Callable[[tuple[Any, ...]], None] | None = None,
+        wait_for_approval: bool = False,
     ) -> None:
         if not backends:
             raise ConfigError("coordinator: no clusters configured")
@@ -204,6 +213,7 @@ class Coordinator:
         self.max_ticks = max_ticks
         self.state_dir = state_dir
         self.echo = echo
+        self.wait_for_approval = wait_for_approval
         self.rows: dict[str, TableRow] = {}
         self.jobs: dict[str, OpenJob] = {}
         self.by_cluster: dict[str, dict[str, OpenJob]] = {c: {} for c in backends}
@@ -890,7 +900,8 @@ class Coordinator:
         self._schedule(now)
         self._flush()
         self.ticks += 1
-        return bool(self.jobs or self.ready or self.delayed or self.paused)
+        waiting = self.wait_for_approval and any(r.state is State.READY for r in self.rows.values())
+        return bool(self.jobs or self.ready or self.delayed or self.paused or waiting)
 
     def run(self) -> RunSummary:
         """Run until every table is DONE, FAILED, STOPPED or blocked by a failed dependency."""
@@ -930,4 +941,5 @@ def describe(summary: RunSummary) -> dict[str, Any]:
         "submitted": summary.submitted,
         "blocked": summary.blocked,
         "ok": summary.ok,
+        "awaiting_approval": summary.awaiting_approval,
     }
