@@ -5,9 +5,9 @@ coordinator killed with SIGKILL mid-run and restarted.
 Each table is copied from Parquet into Delta by Spark and validated (row count + order-free hash
 of source vs target). To keep JVM start-ups within the test budget, each table is ONE job that
 does copy+validate in one driver (tests/e2e/coordinator_jobs/delta_job.py) unless the real
-``jobs/bulk_copy.py`` and ``jobs/validate.py`` work (``LAKESHIFT_E2E_REAL_JOBS=1``), in which case
-they run as the load and the validation gate of each table. The test then checks the Delta targets independently (pyarrow
-reads the files the Delta log adds).
+``jobs/bulk_copy.py`` and ``jobs/validate.py`` work (``LAKESHIFT_E2E_REAL_JOBS=1``), in which
+case they run as the load and the validation gate of each table. The test then checks the Delta
+targets independently (pyarrow reads the files the Delta log adds).
 """
 
 from __future__ import annotations

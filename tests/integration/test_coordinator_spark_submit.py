@@ -267,4 +267,20 @@ def test_real_copy_and_validate_jobs(tmp_path: Path) -> None:
     check = json.loads(jobs[("good", "validate")].metrics or "{}")
     assert check["passed"] is True and check["tables"][0]["right_rows"] == 10
     assert jobs[("differs", "validate")].exit_code == 1
+    # each job's Spark event log was read into the store beside it
+    spark = json.loads(jobs[("good", "load")].spark or "{}")
+    assert spark["app_name"] and spark["wall_seconds"] > 0 and spark["tasks"] >= 1
+    assert spark["output_records"] >= 10  # the 10 rows the copy wrote
+    logs = list((state / "eventlogs" / jobs[("good", "load")].token).iterdir())
+    assert len(logs) == 1
+    assert json.loads(jobs[("differs", "validate")].spark or "{}")["tasks"] >= 1  # failed job too
     store.close()
+    status = subprocess.run(
+        [sys.executable, "-m", "lakeshift.cli", "status", "--state-dir", str(state), "--json"],
+        capture_output=True,
+        cwd=REPO,
+        timeout=120,
+        check=True,
+    )
+    seen = {(j["table"], j["kind"]) for j in json.loads(status.stdout)["spark_jobs"]}
+    assert {("good", "load"), ("good", "validate"), ("differs", "validate")} <= seen

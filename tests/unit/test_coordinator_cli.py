@@ -81,8 +81,9 @@ def test_report_html(state_dir: Path) -> None:
     ):
         assert part in page
     audit = len(StateStore.open(state_dir / "state.db").audit())
-    # buckets (head + counts), gates (head, no deviation reported), tables, audit log
-    assert page.count("<tr>") == 2 + 1 + (1 + 3) + (1 + audit)
+    # buckets (head + counts), gates (head; no deviation reported), Spark jobs (head; the fake
+    # cluster writes no event logs), tables, audit log
+    assert page.count("<tr>") == 2 + 1 + 1 + (1 + 3) + (1 + audit)
     assert "<th>not started</th>" in page and "<td>1</td>" in page
 
 
@@ -144,4 +145,45 @@ def test_snapshot_counts_reported_bytes_and_labels_declared_ones(tmp_path: Path)
     assert snap.buckets["validating"] == 1 and snap.buckets["cut over"] == 1
     page = render_html(snap)
     assert "estimated" in page and "deviation 0.0500% (2 rows)" in page
+    store.close()
+
+
+def test_spark_job_metrics_requested_vs_used(tmp_path: Path) -> None:
+    from lakeshift.coordinator.store import Batch, job_update
+
+    store = StateStore.open(tmp_path / "s.db")
+    store.init_schema()
+    store.ensure_tables([("a", 0, 100)])
+    batch = Batch()
+    batch.new_jobs.append(("t1", "a", 0, "load", 1, "c1", 10.0))
+    spark = {
+        "app_id": "local-1",
+        "app_name": "copy",
+        "wall_seconds": 100.0,
+        "task_seconds": 40.0,
+        "tasks": 8,
+        "requested_executors": 4,
+        "requested_cores": 2,
+        "peak_executors": 1,
+        "total_cores": 2,
+        "stages": [
+            {"stage_id": 0, "name": "scan", "seconds": 10.0},
+            {"stage_id": 1, "name": "write", "seconds": 70.0},
+        ],
+    }
+    batch.job_updates.append(
+        job_update("t1", "succeeded", exit_code=0, finished_at=110.0, spark=spark)
+    )
+    store.apply(batch)
+    snap = snapshot(store)
+    (job,) = snap.spark_jobs
+    assert (job["table"], job["kind"], job["cluster"]) == ("a", "load", "c1")
+    assert job["slowest_stage"] == "write (70.0 s)"
+    assert job["utilisation"] == pytest.approx(40.0 / (2 * 100.0))
+    # asked 4 executors, 1 alive at peak: the advice names what it really held
+    assert job["advice"] == [
+        "asked 4 executors x 2 cores, peak 1 alive, utilisation 20%: try --num-executors 1"
+    ]
+    page = render_html(snap)
+    assert "requested vs used" in page and "try --num-executors 1" in page
     store.close()

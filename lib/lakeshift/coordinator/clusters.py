@@ -51,6 +51,10 @@ class SparkSubmitProfile(_Profile):
             the environment's).
         yarn_rm: the ResourceManager's web address, ``http://host:8088`` (default: from
             ``yarn-site.xml`` in ``hadoop_conf_dir``).
+        event_log: write each job's Spark event log into the run's ``eventlogs/<token>/`` and
+            read its metrics (time per stage, resources asked vs used) into the state store
+            when the job ends; where the driver runs on this machine (local and standalone
+            masters, client mode). Set ``spark.eventLog.*`` in ``conf`` for other clusters.
     """
 
     backend: Literal["spark-submit"] = "spark-submit"
@@ -62,6 +66,7 @@ class SparkSubmitProfile(_Profile):
     spark_submit: str | None = None
     hadoop_conf_dir: str | None = None
     yarn_rm: str | None = None
+    event_log: bool = True
 
     @model_validator(mode="after")
     def _image_for_k8s(self) -> SparkSubmitProfile:

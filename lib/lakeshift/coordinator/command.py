@@ -224,8 +224,10 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 class _LiveView:
-    """``lakeshift run`` on a terminal: the status table redrawn while the coordinator waits,
-    with the latest transitions under it."""
+    """``lakeshift run`` on a terminal.
+
+    The status table is redrawn while the coordinator waits, the latest transitions under it.
+    """
 
     def __init__(self, store: StateStore, every_s: float = 1.0) -> None:
         from rich.console import Console
@@ -379,8 +381,9 @@ def plan_command(args: argparse.Namespace) -> int:
     for name in plan.order:
         t = plan.tables[name]
         deps = f" after {', '.join(t.depends_on)}" if t.depends_on else ""
+        chain = " -> ".join(k for k in t.jobs if k != "rollback")
         print(
-            f"  L{t.layer} {name}: {t.load_kind}: {' -> '.join(k for k in t.jobs if k != 'rollback')} "
+            f"  L{t.layer} {name}: {t.load_kind}: {chain} "
             f"({human_bytes(t.size_bytes)}, priority {t.priority}){deps}"
         )
     if args.estimate:

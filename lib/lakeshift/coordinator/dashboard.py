@@ -85,6 +85,7 @@ class Snapshot:
     audit: list[tuple[Any, ...]] = field(default_factory=list)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     buckets: dict[str, int] = field(default_factory=dict)
+    spark_jobs: list[dict[str, Any]] = field(default_factory=list)  # slowest first
     moved_bytes: int = 0  # bytes the load jobs reported moving
     estimated_tables: int = 0  # loaded tables counted by their declared size
 
@@ -110,6 +111,33 @@ LOADED = frozenset(
 def buckets(counts: dict[str, int]) -> dict[str, int]:
     """Tables per operator bucket (:data:`BUCKETS`) from tables per state."""
     return {b: sum(counts.get(s.value, 0) for s in states) for b, states in BUCKETS.items()}
+
+
+def spark_job(job: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """One job's line of the "requested vs used" view, from its event-log metrics."""
+    from lakeshift.ops.eventlog import JobMetrics, advice
+
+    m = JobMetrics.from_dict(data)
+    slow = m.slowest_stage
+    return {
+        "table": job.table_name,
+        "kind": job.kind,
+        "cluster": job.cluster,
+        "token": job.token,
+        "status": job.status,
+        "wall_seconds": m.wall_seconds,
+        "task_seconds": m.task_seconds,
+        "slowest_stage": f"{slow.name} ({slow.seconds:.1f} s)" if slow else "",
+        "requested_executors": m.requested_executors or m.dynamic_max,
+        "requested_cores": m.requested_cores,
+        "requested_memory": m.requested_memory,
+        "peak_executors": m.peak_executors,
+        "utilisation": m.utilisation,
+        "peak_jvm_heap_bytes": m.peak_jvm_heap_bytes,
+        "spill_bytes": m.memory_spill_bytes + m.disk_spill_bytes,
+        "failed_tasks": m.failed_tasks,
+        "advice": advice(m),
+    }
 
 
 def detail_text(row: TableRow) -> str:
@@ -152,6 +180,7 @@ def snapshot(store: StateStore, audit_limit: int | None = 50, now: float | None 
     elif per_hour > 0:
         eta = len(open_rows) / per_hour * 3600
     metrics: dict[str, dict[str, Any]] = {}
+    spark_jobs: list[dict[str, Any]] = []
     for job in store.jobs():
         m = metrics.setdefault(job.table_name, {"jobs": 0, "seconds": 0.0})
         m["jobs"] += 1
@@ -160,6 +189,9 @@ def snapshot(store: StateStore, audit_limit: int | None = 50, now: float | None 
         if job.metrics:
             with contextlib.suppress(ValueError):
                 m[job.kind] = json.loads(job.metrics)
+        if job.spark:
+            with contextlib.suppress(ValueError, TypeError):
+                spark_jobs.append(spark_job(job, json.loads(job.spark)))
     return Snapshot(
         run_id=store.get_meta("run_id") or "?",
         now=now,
@@ -181,6 +213,7 @@ def snapshot(store: StateStore, audit_limit: int | None = 50, now: float | None 
         audit=store.audit(limit=audit_limit),
         metrics=metrics,
         buckets=buckets(dict(counts)),
+        spark_jobs=sorted(spark_jobs, key=lambda j: -float(j["wall_seconds"])),
         moved_bytes=moved_bytes,
         estimated_tables=len(loaded) - len(moved),
     )
@@ -351,6 +384,15 @@ def render_html(snap: Snapshot) -> str:
             key=lambda r: -float(r.details.get("deviation", r.details.get("differing_files", 0))),
         )
     )
+    job_rows = "".join(
+        f"<tr><td>{e(j['table'])}</td><td>{e(j['kind'])}</td><td>{e(j['cluster'])}</td>"
+        f"<td>{float(j['wall_seconds']):.1f}</td><td>{e(j['slowest_stage'])}</td>"
+        f"<td>{e(str(j['requested_executors'] or ''))}</td><td>{j['peak_executors']}</td>"
+        f"<td>{float(j['utilisation']):.0%}</td><td>{human_bytes(j['peak_jvm_heap_bytes'])}</td>"
+        f"<td>{human_bytes(j['spill_bytes'])}</td><td>{j['failed_tasks']}</td>"
+        f"<td>{e('; '.join(j['advice']))}</td></tr>"
+        for j in snap.spark_jobs[:50]
+    )
     bucket_row = "".join(f"<td>{snap.buckets.get(b, 0)}</td>" for b in BUCKETS)
     bucket_head = "".join(f"<th>{e(b)}</th>" for b in BUCKETS)
     est = (
@@ -377,6 +419,10 @@ throughput {human_bytes(rate)}/s ({snap.tables_per_hour:.1f} tables/h); ETA {eta
 <h2>Progress over time</h2>{_svg_progress(snap.audit, len(snap.tables))}
 <h2>Validation gates</h2><table><tr><th>table</th><th>state</th><th>result</th><th>report</th>
 <th>approved by</th></tr>{gate_rows}</table>
+<h2>Spark jobs, slowest first: requested vs used</h2><table><tr><th>table</th><th>job</th>
+<th>cluster</th><th>wall s</th><th>slowest stage</th><th>executors asked</th><th>peak alive</th>
+<th>utilisation</th><th>peak heap</th><th>spill</th><th>failed tasks</th><th>advice</th></tr>
+{job_rows}</table>
 <h2>Tables</h2><table><tr><th>table</th><th>state</th><th>round</th><th>attempt</th>
 <th>cluster</th><th>size</th><th>jobs</th><th>job seconds</th><th>started</th><th>finished</th>
 <th>latest</th><th>metrics</th><th>last error</th></tr>{"".join(rows)}</table>

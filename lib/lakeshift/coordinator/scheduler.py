@@ -752,7 +752,14 @@ class Coordinator:
         elif st.state == "succeeded":
             self._close_job(job)
             self.batch.job_updates.append(
-                job_update(job.token, "succeeded", exit_code=0, metrics=st.metrics, finished_at=now)
+                job_update(
+                    job.token,
+                    "succeeded",
+                    exit_code=0,
+                    metrics=st.metrics,
+                    finished_at=now,
+                    spark=st.spark,
+                )
             )
             self._succeeded(row, job, now, st.metrics or {})
         else:
@@ -766,6 +773,7 @@ class Coordinator:
                     error=error,
                     metrics=st.metrics,
                     finished_at=now,
+                    spark=st.spark,
                 )
             )
             self._failed(row, job, st.exit_code, error, now, metrics=st.metrics)

@@ -63,7 +63,7 @@ SCHEMA = [
         token TEXT PRIMARY KEY, table_name TEXT NOT NULL, step INTEGER NOT NULL,
         kind TEXT NOT NULL, attempt INTEGER NOT NULL, cluster TEXT NOT NULL, app_id TEXT,
         status TEXT NOT NULL, exit_code INTEGER, error TEXT, metrics TEXT,
-        submitted_at {real} NOT NULL, running_at {real}, finished_at {real})""",
+        submitted_at {real} NOT NULL, running_at {real}, finished_at {real}, spark TEXT)""",
     "CREATE INDEX IF NOT EXISTS jobs_open ON jobs (status)",
     "CREATE INDEX IF NOT EXISTS jobs_table ON jobs (table_name)",
     """CREATE TABLE IF NOT EXISTS audit (
@@ -127,6 +127,7 @@ class JobRow:
     submitted_at: float
     running_at: float | None
     finished_at: float | None
+    spark: str | None = None  # the application's metrics from its event log (JSON)
 
 
 @dataclass
@@ -467,7 +468,7 @@ class StateStore:
         """Job rows (optionally only submitting/submitted/running ones, or one table's)."""
         sql = (
             "SELECT token, table_name, step, kind, attempt, cluster, app_id, status, exit_code, "
-            "error, metrics, submitted_at, running_at, finished_at FROM jobs"
+            "error, metrics, submitted_at, running_at, finished_at, spark FROM jobs"
         )
         params: tuple[Any, ...] = ()
         if open_only:
@@ -552,7 +553,8 @@ class StateStore:
                         "UPDATE jobs SET status = ?, app_id = COALESCE(?, app_id), "
                         "exit_code = COALESCE(?, exit_code), error = COALESCE(?, error), "
                         "metrics = COALESCE(?, metrics), running_at = COALESCE(?, running_at), "
-                        "finished_at = COALESCE(?, finished_at) WHERE token = ?"
+                        "finished_at = COALESCE(?, finished_at), spark = COALESCE(?, spark) "
+                        "WHERE token = ?"
                     ),
                     batch.job_updates,
                 )
@@ -573,6 +575,7 @@ def job_update(
     metrics: dict[str, Any] | None = None,
     running_at: float | None = None,
     finished_at: float | None = None,
+    spark: dict[str, Any] | None = None,
 ) -> tuple[Any, ...]:
     """A row for :attr:`Batch.job_updates`."""
     return (
@@ -583,5 +586,6 @@ def job_update(
         json.dumps(metrics) if metrics else None,
         running_at,
         finished_at,
+        json.dumps(spark, default=str) if spark else None,
         token,
     )

@@ -100,6 +100,7 @@ class JobStatus:
     error: str | None = None
     app_id: str | None = None
     metrics: dict[str, Any] | None = None
+    spark: dict[str, Any] | None = None  # ops.eventlog.JobMetrics.to_dict() of the application
 
 
 class Backend(Protocol):

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lakeshift.coordinator.backends import yarn
 from lakeshift.coordinator.backends.base import JobStatus, RunContext, Submission
@@ -162,9 +163,38 @@ class SparkSubmitBackend:
             if local_like:
                 conf.setdefault("spark.pyspark.python", sys.executable)
                 conf.setdefault("spark.pyspark.driver.python", sys.executable)
+        logs = self.event_log_folder(sub.token)
+        if logs is not None and "spark.eventLog.dir" not in conf:
+            from lakeshift.ops.eventlog import event_log_conf
+
+            conf.update(event_log_conf(logs.resolve().as_uri()))
         for key, value in conf.items():
             cmd += ["--conf", f"{key}={value}"]
         return [*cmd, *p.submit_args, job, *sub.args]
+
+    def event_log_folder(self, token: str) -> Path | None:
+        """Where the job's event log goes (``None``: not collected on this cluster)."""
+        p = self.profile
+        here = p.master.startswith(("local", "spark://")) and self.deploy_mode == "client"
+        if not (p.event_log and here) or "spark.eventLog.dir" in p.conf:
+            return None
+        return self.ctx.state_dir / "eventlogs" / token
+
+    def _spark_metrics(self, token: str) -> dict[str, Any] | None:
+        """The finished application's metrics from its event log (``None`` when absent)."""
+        folder = self.event_log_folder(token)
+        if folder is None or not folder.is_dir():
+            return None
+        from lakeshift.ops.eventlog import read_event_log
+
+        logs = sorted(folder.iterdir())
+        if not logs:
+            return None
+        try:
+            return read_event_log(logs[-1]).to_dict()
+        except (OSError, ValueError) as exc:
+            log.warning("job %s: event log %s not readable: %s", token, logs[-1], exc)
+            return None
 
     def result_path(self, token: str) -> str:
         """Where the job writes its ``--json`` summary.
@@ -179,6 +209,9 @@ class SparkSubmitBackend:
     # ---- lifecycle -----------------------------------------------------------------------
     def submit(self, sub: Submission) -> str:
         """Launch the wrapper detached; return its pid."""
+        folder = self.event_log_folder(sub.token)
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)  # Spark wants the folder to exist
         cmd = [
             sys.executable,
             "-m",
@@ -299,12 +332,13 @@ class SparkSubmitBackend:
                 metrics = loaded if isinstance(loaded, dict) else None
             except (OSError, ValueError):
                 metrics = None
+        spark = self._spark_metrics(token)
         if code == 0:
-            return JobStatus("succeeded", 0, metrics=metrics)
+            return JobStatus("succeeded", 0, metrics=metrics, spark=spark)
         error = log_tail(self.jobs_dir / f"{token}.log")
         if code < 0:
             error = f"killed by signal {-code}\n{error}"
-        return JobStatus("failed", code, error, metrics=metrics)
+        return JobStatus("failed", code, error, metrics=metrics, spark=spark)
 
     def lookup(self, token: str) -> str | None:
         """The YARN application of ``token`` (YARN), else the wrapper's pid if one started."""
