@@ -5,9 +5,10 @@ master): a live Delta table (change data feed) and a file tree walk the whole li
   ``sales.orders``): START_POINT → LOADING → CATCHING_UP → VALIDATING (gate: no differing row) →
   READY, waiting for a sign-off. A writer changes the source (inserts, updates, deletes) while
   the bulk load runs, and again while the table waits in READY. The coordinator is SIGKILLed
-  mid-run and restarted. After ``lakeshift approve`` the final sync, the final validation and the
-  metastore switch run; an unchanged reader job doing ``spark.table("sales.orders")`` then reads
-  the migrated copy, and that copy equals the source, the late change included.
+  mid-run and restarted. After ``lakeshift approve`` the final sync, the final validation, the
+  finalize (tombstones and sync bookkeeping columns dropped) and the metastore switch run; an
+  unchanged reader job doing ``spark.table("sales.orders")`` then reads the migrated copy, and
+  that copy equals the source, the late change included.
 * ``logs`` (a file tree, byte copy): load → ``files --update`` catch-up → ``files --verify`` →
   auto-approved → routed: after the old tree is gone, an unchanged Spark job that reads the *old*
   path with the routing properties the coordinator wrote reads the mirror.
@@ -206,12 +207,18 @@ def test_lake_table_and_file_tree_through_the_whole_lifecycle(spark, tmp_path: P
     source_rows = _rows(spark, orders)
     assert len(source_rows) == 43 and (40, 400.0, "late") in source_rows
     assert _rows(spark, dst / "orders") == source_rows
+    # finalized for readers: no tombstones, no bookkeeping columns
+    assert spark.read.format("delta").load(str(dst / "orders")).columns == [
+        "order_id",
+        "amount",
+        "status",
+    ]
 
     store = StateStore.open(db)
     jobs = store.jobs(table="orders")
     ok = Counter(j.kind for j in jobs if j.status == "succeeded")
     assert ok["start_point"] == ok["load"] == ok["validate"] == 1, ok
-    assert ok["final_sync"] == ok["final_validate"] == ok["switch"] == 1, ok
+    assert ok["final_sync"] == ok["final_validate"] == ok["finalize"] == ok["switch"] == 1, ok
     assert ok["catch_up"] >= 1
     start = next(j for j in jobs if j.kind == "start_point" and j.status == "succeeded")
     load = next(j for j in jobs if j.kind == "load" and j.status == "succeeded")

@@ -44,6 +44,7 @@ KIND_TEXT: dict[str, str] = {
     "dual_run": "dual-run sync round",
     "final_sync": "final sync before cut-over",
     "final_validate": "final validation before cut-over",
+    "finalize": "finalize the synced target for readers",
     "switch": "metastore switch",
     "rollback": "metastore rollback",
 }

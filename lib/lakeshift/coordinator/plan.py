@@ -175,6 +175,9 @@ class Cutover(StrictModel):
             only for targets in the source's own format (a file tree, Parquet → Parquet).
         final_sync: one more ``sync --once`` right before the switch.
         final_validate: one more validation right before the switch.
+        finalize: for a table synced into Delta, ``lakeshift sync finalize`` after the final
+            validation: tombstones deleted and the hidden version columns dropped, so readers
+            of the switched table see exactly the live rows.
     """
 
     catalog: str | None = None
@@ -182,6 +185,7 @@ class Cutover(StrictModel):
     route: bool = False
     final_sync: bool = True
     final_validate: bool = True
+    finalize: bool = True
 
 
 class PlanDefaults(StrictModel):
@@ -431,13 +435,17 @@ def _table_jobs(
         from lakeshift.config import load_model
         from lakeshift.sync.config import SyncConfig
 
-        load_model(cfg, SyncConfig)  # a broken sync file fails the plan, not the migration
+        sync_cfg = load_model(cfg, SyncConfig)  # a broken sync file fails the plan, not later
         jobs["start_point"] = JobSpec(
             "start_point", model_from(SyncArgs, ["sync", "start-point", "--config", cfg], at)
         )
         once = model_from(SyncArgs, ["sync", "run", "--config", cfg, "--once"], at)
         jobs["catch_up"] = JobSpec("catch_up", once, label="sync --once")
         jobs["dual_run"] = JobSpec("dual_run", once, label="sync --once")
+        if sync_cfg.target.kind == "delta" and cut.finalize:
+            jobs["finalize"] = JobSpec(
+                "finalize", model_from(SyncArgs, ["sync", "finalize", "--config", cfg], at)
+            )
     if template is not None and "validate" not in jobs:
         left = values.get("validate_left") or values.get("source_spec")
         right = values.get("validate_right") or values.get("target_spec")

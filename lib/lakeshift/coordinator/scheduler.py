@@ -340,7 +340,7 @@ class Coordinator:
 
     # ---- the lifecycle ---------------------------------------------------------------------
     #: the jobs of a cut-over, in order (a table runs the ones its plan entry has)
-    CUTOVER_JOBS = ("final_sync", "final_validate", "switch")
+    CUTOVER_JOBS = ("final_sync", "final_validate", "finalize", "switch")
 
     def _after(self, table: PlanTable, state: State) -> State:
         """The next lifecycle state after ``state`` that ``table`` needs."""

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import SinkError
 from lakeshift.spark import sql_name, sql_string
@@ -178,6 +178,38 @@ def purge_tombstones(spark: SparkSession, path: str, before_ts: int | None = Non
 
     cond = f"{DELETED}" if before_ts is None else f"{DELETED} AND {TS} < {int(before_ts)}"
     DeltaTable.forPath(spark, path).delete(cond)
+
+
+def finalize_target(spark: SparkSession, path: str) -> dict[str, Any]:
+    """Make a synced Delta target what its readers should see at cut-over.
+
+    Tombstones are deleted and the hidden version columns dropped (Delta column mapping
+    ``name`` is switched on for that: readers need Delta reader version 2). A later sync (after
+    a rollback) adds the columns back as nulls, "older than every event"; what it loses is the
+    guard against a late, older insert of a key deleted before the cut-over.
+    """
+    from delta.tables import DeltaTable
+
+    table = DeltaTable.forPath(spark, path)
+    have = table.toDF().columns
+    if DELETED in have:
+        table.delete(f"coalesce({DELETED}, false)")
+    hidden = [c for c in HIDDEN if c in have]
+    if hidden:
+        props = {
+            r["key"]: r["value"]
+            for r in spark.sql(f"SHOW TBLPROPERTIES delta.{sql_name(path)}").collect()
+        }
+        if props.get("delta.columnMapping.mode", "none") == "none":
+            spark.sql(
+                f"ALTER TABLE delta.{sql_name(path)} SET TBLPROPERTIES ("
+                "'delta.columnMapping.mode' = 'name', 'delta.minReaderVersion' = '2', "
+                "'delta.minWriterVersion' = '5')"
+            )
+        cols = ", ".join(sql_name(c) for c in hidden)
+        spark.sql(f"ALTER TABLE delta.{sql_name(path)} DROP COLUMNS ({cols})")
+    rows = DeltaTable.forPath(spark, path).toDF().count()
+    return {"path": path, "dropped_columns": hidden, "rows": rows}
 
 
 def replace_files(

@@ -6,6 +6,7 @@ Usage::
     lakeshift sync --config sync.yaml --once          # catch up and stop
     lakeshift sync --config sync.yaml                 # continuous (Ctrl-C to stop)
     lakeshift sync status --config sync.yaml          # last committed position and metrics
+    lakeshift sync finalize --config sync.yaml        # at cut-over: tombstones and hidden columns
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ class SyncArgs(CommonArgs):
     JOB = "jobs/incremental_sync.py"
 
     action: Annotated[
-        Literal["run", "start-point", "status"],
-        Opt(positional=True, help="run (default), start-point (before the bulk copy) or status"),
+        Literal["run", "start-point", "status", "finalize"],
+        Opt(
+            positional=True,
+            help="run (default), start-point (before the bulk copy), status, or finalize (at "
+            "cut-over, after the last sync: drop tombstones and the hidden version columns)",
+        ),
     ] = "run"
     config: Annotated[str, Opt(help="sync YAML file")]
     once: Annotated[bool, Opt(help="catch up, then stop")] = False
@@ -91,6 +96,12 @@ def run(args: argparse.Namespace) -> int:
             point = engine.record_start_point(spark, cfg)
             print(f"sync {cfg.name}: start point recorded: {json.dumps(point, default=str)}")
             _write_json(args.json_out, {"name": cfg.name, "start_point": point})
+            return 0
+        if args.action == "finalize":
+            done = engine.finalize(spark, cfg)
+            dropped = ", ".join(done.get("dropped_columns") or []) or "none"
+            print(f"sync {cfg.name}: target finalized for readers (dropped columns: {dropped})")
+            _write_json(args.json_out, done)
             return 0
         if args.once:
             total, batches, last = 0, 0, None

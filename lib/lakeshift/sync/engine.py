@@ -414,6 +414,22 @@ def apply_batch(
     return sql.applied_keys, sql.committed
 
 
+def finalize(spark: SparkSession, cfg: SyncConfig) -> dict[str, Any]:
+    """After the last sync before cut-over: leave the target as its readers should see it.
+
+    Delta: tombstones deleted, hidden version columns dropped
+    (:func:`lakeshift.sinks.delta_merge.finalize_target`). SQL targets hold live rows only
+    (deletes are recorded in a side table); their two version columns stay, as ordinary
+    nullable columns, so a rolled-back sync can go on guarding.
+    """
+    target = cfg.target
+    if isinstance(target, DeltaTarget):
+        from lakeshift.sinks.delta_merge import finalize_target
+
+        return {"name": cfg.name, "target": "delta", **finalize_target(spark, target.path)}
+    return {"name": cfg.name, "target": target.kind, "dropped_columns": []}
+
+
 def _lag(
     spark: SparkSession, cfg: SyncConfig, plan: dict[str, Any], max_ts: int | None
 ) -> tuple[float | None, dict[str, int]]:

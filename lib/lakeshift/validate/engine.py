@@ -93,11 +93,19 @@ class Prepared:
 def apply_mapping(df: DataFrame, options: ValidateOptions, side: str) -> DataFrame:
     """Renames (left only), casts, filters and NFC normalisation of one side.
 
+    A side that carries live sync's bookkeeping (a sync target: the hidden version columns and
+    tombstones of deleted keys) is compared as its live rows, what its readers see.
+
     Raises:
         UsageError: a renamed column or a filter refers to a column that does not exist.
     """
     from pyspark.errors import AnalysisException
     from pyspark.sql import functions as F
+
+    from lakeshift.sync.columns import HIDDEN, live_rows
+
+    if any(c in HIDDEN for c in df.columns):
+        df = live_rows(df)
 
     if side == "left" and options.rename:
         unknown = sorted(set(options.rename) - set(df.columns))
