@@ -385,9 +385,14 @@ def build_profile(
             for i in range(n):
                 bfiles[i] += u.bucket_files[i]
                 bbytes[i] += u.bucket_bytes[i]
-            prefixes.append(
-                {"prefix": unit_label(source, u.name, multi), "files": u.files, "bytes": u.bytes}
-            )
+            if u.files:  # an empty folder is no prefix (and does not exist on S3)
+                prefixes.append(
+                    {
+                        "prefix": unit_label(source, u.name, multi),
+                        "files": u.files,
+                        "bytes": u.bytes,
+                    }
+                )
             for key, st in u.folders.items():
                 digests[source][key] = st.to_json()
                 if st.small_files:
