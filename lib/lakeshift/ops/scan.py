@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -645,6 +646,7 @@ def run_scan(
         total, 0, enabled=progress, every_s=progress_every_s, label="lakeshift scan", unit="folders"
     )
     finished = threading.Event()
+    t_start = time.monotonic()
     drawer = threading.Thread(target=bar.follow, args=(poll, finished), daemon=True)
     drawer.start()
     listed: list[str] = []
@@ -659,6 +661,12 @@ def run_scan(
         pool.shutdown(wait=True, cancel_futures=True)
         finished.set()
         drawer.join()
+        if bar.enabled and not sys.stderr.isatty():  # the last line, however short the scan
+            done_n, done_b = poll()
+            print(
+                f"{bar.label}: " + bar.line(done_n, done_b, time.monotonic() - t_start),
+                file=sys.stderr,
+            )
     if left:
         return ScanResult(None, sorted(listed), sorted(resumed), left)
     for units in scans.values():
