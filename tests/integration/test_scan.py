@@ -248,3 +248,55 @@ def test_help_is_readable() -> None:
     assert "lakeshift plan PLAN --estimate --scan" in " ".join(text.split())
     proc = lakeshift("plan", "--help")
     assert "--scan PROFILE.json" in proc.stdout
+
+
+def test_a_failed_folder_keeps_the_others_and_is_listed_again(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    import lakeshift.ops.scan as scan_mod
+    from lakeshift.errors import SourceError
+
+    root = tmp_path / "src"
+    for name in "abc":
+        _file(root / name / "f", 10)
+    real = scan_mod.list_tree
+    seen: list[str] = []
+
+    def flaky(loc, *a, **kw):
+        seen.append(loc.root.rsplit("/", 1)[1])
+        if loc.root.endswith("/b"):
+            raise SourceError(f"cannot list (connection reset): {loc.uri}")
+        return real(loc, *a, **kw)
+
+    monkeypatch.setattr(scan_mod, "list_tree", flaky)
+    state = tmp_path / "state"
+    argv = [str(root), "--state", str(state), "--threads", "1"]
+    _, err = _scan(capsys, *argv, expect=1)
+    assert err.strip().endswith(f"lakeshift scan: error: cannot list (connection reset): {root}/b")
+    assert len(list((state / "folders").glob("*.json"))) == 2  # a and c are kept
+    seen.clear()
+
+    def spy(loc, *a, **kw):
+        seen.append(loc.root)
+        return real(loc, *a, **kw)
+
+    monkeypatch.setattr(scan_mod, "list_tree", spy)
+    _, err = _scan(capsys, *argv)
+    assert seen == [f"{root}/b"]  # only the failed folder is listed again
+    assert "listed 1 top-level folders, 2 taken from" in err
+
+
+def test_a_folder_removed_during_the_scan_is_empty(tmp_path: Path, capsys, monkeypatch) -> None:
+    import lakeshift.ops.scan as scan_mod
+    from lakeshift.sources.fs import FileEntry
+
+    root = tmp_path / "src"
+    _file(root / "a" / "f", 10)
+    real = scan_mod.list_level
+    monkeypatch.setattr(
+        scan_mod, "list_level", lambda loc: [*real(loc), FileEntry("gone", 0, 0, True)]
+    )
+    out = tmp_path / "p.json"
+    _scan(capsys, str(root), "--out", str(out))
+    p = json.loads(out.read_text())
+    assert [(x["prefix"], x["files"]) for x in p["prefixes"]] == [("a", 1)]

@@ -45,7 +45,15 @@ from typing import Any
 
 from lakeshift.errors import SourceError, UsageError
 from lakeshift.files.progress import Progress
-from lakeshift.sources.fs import FileEntry, Location, child, list_level, list_tree, resolve
+from lakeshift.sources.fs import (
+    FileEntry,
+    Location,
+    child,
+    list_level,
+    list_tree,
+    resolve,
+    stat,
+)
 
 KiB, MiB, GiB = 2**10, 2**20, 2**30
 # upper bounds (exclusive) of the first seven buckets; the eighth is >= 10 GiB
@@ -595,7 +603,8 @@ def run_scan(
     Raises:
         UsageError: a source is missing or has no filesystem; the state folder belongs to
             another scan.
-        SourceError: a folder could not be listed.
+        SourceError: a folder could not be listed (after every other folder was listed and,
+            with ``state``, kept).
     """
     locs = {s: resolve_source(s) for s in sources}
     tops = {s: _top_level(loc) for s, loc in locs.items()}
@@ -629,7 +638,12 @@ def run_scan(
     def one(source: str, name: str) -> FolderScan:
         started = time.time()
         t0 = time.monotonic()
-        scan = fold_folder(list_tree(child(locs[source], name)), name, small_file_size)
+        try:
+            scan = fold_folder(list_tree(child(locs[source], name)), name, small_file_size)
+        except SourceError:
+            if stat(locs[source], name) is not None:
+                raise
+            scan = FolderScan(name)  # removed since the top level was listed: nothing there
         scan.started_at, scan.seconds = started, time.monotonic() - t0
         if store:
             store.save(source, scan)
@@ -650,12 +664,17 @@ def run_scan(
     drawer = threading.Thread(target=bar.follow, args=(poll, finished), daemon=True)
     drawer.start()
     listed: list[str] = []
+    failed: list[SourceError] = []
     pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="scan")
     try:
         futures = {pool.submit(one, s, d): (s, d) for s, d in todo}
         for fut in as_completed(futures):
             s, d = futures[fut]
-            scans[s].append(fut.result())
+            try:
+                scans[s].append(fut.result())
+            except SourceError as exc:  # keep going: every other folder is still worth having
+                failed.append(exc)
+                continue
             listed.append(unit_label(s, d, True))
     finally:  # on an error or Ctrl-C: finish the folders being listed (kept), drop the rest
         pool.shutdown(wait=True, cancel_futures=True)
@@ -667,6 +686,10 @@ def run_scan(
                 f"{bar.label}: " + bar.line(done_n, done_b, time.monotonic() - t_start),
                 file=sys.stderr,
             )
+    if len(failed) == 1:
+        raise failed[0]
+    if failed:
+        raise SourceError(f"{len(failed)} folders could not be listed; the first: {failed[0]}")
     if left:
         return ScanResult(None, sorted(listed), sorted(resumed), left)
     for units in scans.values():
