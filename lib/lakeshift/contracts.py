@@ -124,7 +124,8 @@ class CommandArgs(BaseModel):
                     kwargs["type"] = kind
                 kwargs["default"] = default
             if opt.positional:
-                kwargs.pop("metavar", None)
+                if "nargs" not in kwargs:  # one value: the field's name is what --help shows
+                    kwargs.pop("metavar", None)
                 if not field.is_required() and "nargs" not in kwargs:
                     kwargs["nargs"] = "?"
                 parser.add_argument(name, **kwargs)

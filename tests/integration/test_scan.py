@@ -244,7 +244,7 @@ def test_help_is_readable() -> None:
     text = proc.stdout
     for flag in ("--out", "--html", "--since", "--state", "--small-file-size", "--max-folders"):
         assert flag in text
-    assert "SOURCES" in text or "sources" in text
+    assert "SOURCE [SOURCE ...]" in text
     assert "lakeshift plan PLAN --estimate --scan" in " ".join(text.split())
     proc = lakeshift("plan", "--help")
     assert "--scan PROFILE.json" in proc.stdout
@@ -300,3 +300,16 @@ def test_a_folder_removed_during_the_scan_is_empty(tmp_path: Path, capsys, monke
     _scan(capsys, str(root), "--out", str(out))
     p = json.loads(out.read_text())
     assert [(x["prefix"], x["files"]) for x in p["prefixes"]] == [("a", 1)]
+
+
+def test_two_sources_in_one_profile(tmp_path: Path, capsys) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    _file(one / "a" / "f", 10)
+    _file(two / "a" / "f", 20)
+    _file(two / "a" / "g", 30)
+    out = tmp_path / "p.json"
+    _scan(capsys, str(one), str(two), "--out", str(out))
+    p = json.loads(out.read_text())
+    assert p["sources"] == [str(one), str(two)]
+    assert (p["totals"]["files"], p["totals"]["bytes"]) == (3, 60)
+    assert [(x["prefix"], x["files"]) for x in p["prefixes"]] == [(f"{two}/a", 2), (f"{one}/a", 1)]

@@ -20,7 +20,11 @@ class ScanArgs(CommonArgs):
 
     sources: Annotated[
         list[str],
-        Opt(positional=True, help="folders to scan: local paths, hdfs://…, s3a://… or s3://…"),
+        Opt(
+            positional=True,
+            metavar="SOURCE",
+            help="folders to scan: local paths, hdfs://…, s3a://… or s3://…",
+        ),
     ]
     out: Annotated[
         str | None,
