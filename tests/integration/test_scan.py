@@ -313,3 +313,19 @@ def test_two_sources_in_one_profile(tmp_path: Path, capsys) -> None:
     assert p["sources"] == [str(one), str(two)]
     assert (p["totals"]["files"], p["totals"]["bytes"]) == (3, 60)
     assert [(x["prefix"], x["files"]) for x in p["prefixes"]] == [(f"{two}/a", 2), (f"{one}/a", 1)]
+
+
+def test_entry_budget_keeps_digests_only_past_it(tmp_path: Path) -> None:
+    from lakeshift.ops.scan import run_scan
+
+    root = tmp_path / "src"
+    _file(root / "a" / "1", 1)
+    _file(root / "b" / "1", 1)
+    _file(root / "b" / "2", 1)
+    _file(root / "c" / "1", 1)
+    res = run_scan([str(root)], threads=1, entries_total=2)
+    assert res.profile is not None
+    rows = res.profile["digests"][str(root)]
+    # budget 2: a takes 1 (1 left), b needs 2 -> digests only, c takes the last one
+    assert [rows[k][5] is not None for k in ("a", "b", "c")] == [True, False, True]
+    assert rows["b"][:2] == [2, 2]  # counts and bytes stay

@@ -15,7 +15,8 @@ Change detection (``--since``): the profile keeps, per folder (the parent folder
 its file count, byte sum and a digest — the sum modulo 2**64 of a 64-bit BLAKE2b of each
 file's ``(name, size, mtime)`` (order-free, and unlike XOR two equal terms do not cancel) —
 plus the per-file ``[size, mtime_ns]`` entries of folders with at most
-:data:`ENTRIES_PER_FOLDER` files, up to :data:`ENTRIES_PER_TOP` entries per top-level folder.
+:data:`ENTRIES_PER_FOLDER` files, up to :data:`ENTRIES_PER_TOP` entries per top-level folder
+and :data:`ENTRIES_TOTAL` per scan (top-level folders finishing past it keep digests only).
 A folder whose count, sum and digest are unchanged is unchanged. A changed folder with entries
 on both sides is diffed file by file (exact); one without is counted from its count and byte
 deltas (a lower bound, reported as ``approximate_folders``).
@@ -70,6 +71,7 @@ BUCKET_LABELS = (
 )
 ENTRIES_PER_FOLDER = 1000
 ENTRIES_PER_TOP = 100_000
+ENTRIES_TOTAL = 500_000
 TOP_SMALL = 50
 PROFILE_VERSION = 1
 _MASK = 2**64 - 1
@@ -187,6 +189,17 @@ class FolderScan:
             started_at=float(data["started_at"]),
             seconds=float(data["seconds"]),
         )
+
+
+def entry_count(scan: FolderScan) -> int:
+    """Per-file entries a folder scan keeps."""
+    return sum(len(st.entries) for st in scan.folders.values() if st.entries is not None)
+
+
+def drop_entries(scan: FolderScan) -> None:
+    """Keep digests only (past the scan's entry budget)."""
+    for st in scan.folders.values():
+        st.entries = None
 
 
 def fold_folder(
@@ -586,6 +599,7 @@ def run_scan(
     resolve_source: Callable[[str], Location] = resolve,
     progress: bool = False,
     progress_every_s: float = 5.0,
+    entries_total: int = ENTRIES_TOTAL,
 ) -> ScanResult:
     """Scan ``sources``: list each top-level folder once (``threads`` at a time) and fold.
 
@@ -599,6 +613,8 @@ def run_scan(
         resolve_source: URI -> location (S3 options bound by the caller).
         progress: show progress on stderr (folders done, bytes so far, ETA).
         progress_every_s: seconds between plain progress lines (stderr not a terminal).
+        entries_total: per-file entries kept in all (top-level folders finishing past it keep
+            digests only; the state keeps what each folder had).
 
     Raises:
         UsageError: a source is missing or has no filesystem; the state folder belongs to
@@ -616,15 +632,25 @@ def run_scan(
     scans: dict[str, list[FolderScan]] = {s: [] for s in sources}
     todo: list[tuple[str, str]] = []
     resumed: list[str] = []
+    budget = [entries_total]
+
+    def keep(source: str, scan: FolderScan) -> None:
+        n = entry_count(scan)
+        if n > budget[0]:
+            drop_entries(scan)
+        else:
+            budget[0] -= n
+        scans[source].append(scan)
+
     for s, (dirs, files) in tops.items():
         if files:  # the root's own files: already listed
             root = fold_folder(files, "", small_file_size)
             root.started_at = time.time()
-            scans[s].append(root)
+            keep(s, root)
         for d in dirs:
             done = store.load(s, d) if store else None
             if done is not None:
-                scans[s].append(done)
+                keep(s, done)
                 resumed.append(unit_label(s, d, True))
             else:
                 todo.append((s, d))
@@ -671,7 +697,7 @@ def run_scan(
         for fut in as_completed(futures):
             s, d = futures[fut]
             try:
-                scans[s].append(fut.result())
+                keep(s, fut.result())
             except SourceError as exc:  # keep going: every other folder is still worth having
                 failed.append(exc)
                 continue
