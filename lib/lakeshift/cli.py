@@ -25,6 +25,7 @@ COMMAND_MODULES: list[str] = [
     "lakeshift.copy.command",
     "lakeshift.catalog.command",
     "lakeshift.files.command",
+    "lakeshift.ops.command",
     "lakeshift.nosql.command",
     "lakeshift.coordinator.command",
     "lakeshift.sync.command",

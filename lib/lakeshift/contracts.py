@@ -9,7 +9,8 @@ A command's arguments are declared once, as a pydantic model whose fields carry 
 
 So a job line the coordinator renders is one the CLI parses, field for field; a contract test
 parses every rendered job kind with the real parser. Types drive the argparse settings: ``bool``
-is a switch, ``list[str]`` a repeatable option, ``int``/``float`` typed, ``Literal`` choices.
+is a switch, ``list[str]`` a repeatable option (a positional ``list[str]`` takes one or more),
+``int``/``float`` typed, ``Literal`` choices.
 
 Example:
     >>> from typing import Annotated
@@ -111,6 +112,8 @@ class CommandArgs(BaseModel):
                 kwargs["choices"] = list(get_args(kind))
             if kind is bool:
                 kwargs = {"help": opt.help, "action": "store_true"}
+            elif get_origin(kind) is list and opt.positional:
+                kwargs["nargs"] = "+" if field.is_required() else "*"
             elif get_origin(kind) is list:
                 kwargs["action"] = "append"
                 kwargs["default"] = list(default or [])
@@ -121,8 +124,9 @@ class CommandArgs(BaseModel):
                     kwargs["type"] = kind
                 kwargs["default"] = default
             if opt.positional:
-                kwargs.pop("metavar", None)
-                if not field.is_required():
+                if "nargs" not in kwargs:  # one value: the field's name is what --help shows
+                    kwargs.pop("metavar", None)
+                if not field.is_required() and "nargs" not in kwargs:
                     kwargs["nargs"] = "?"
                 parser.add_argument(name, **kwargs)
             else:
@@ -153,7 +157,9 @@ class CommandArgs(BaseModel):
             value = getattr(self, name)
             default = None if field.is_required() else field.get_default(call_default_factory=True)
             if opt.positional:
-                if value is not None:
+                if isinstance(value, list | tuple):
+                    positional += [str(v) for v in value]
+                elif value is not None:
                     positional.append(str(value))
                 continue
             if value is None or (value == default and not field.is_required()):

@@ -8,11 +8,12 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import UsageError
 
 if TYPE_CHECKING:
+    from lakeshift.coordinator.plan import Plan
     from lakeshift.coordinator.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,30 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("plan", help="plan YAML file")
     p.add_argument("--estimate", action="store_true", help="estimate the transfer time")
     p.add_argument("--bandwidth", default="1GB", help="bytes per second (default 1GB)")
-    p.add_argument("--change-rate", default="0", help="source changes, bytes per second")
+    p.add_argument(
+        "--scan",
+        metavar="PROFILE.json",
+        help="take bytes, files (-> requests, parts per size bucket), prefixes and the change "
+        "rate from a 'lakeshift scan' profile instead of the plan's sizes (options below "
+        "still override)",
+    )
+    p.add_argument(
+        "--change-rate",
+        default=None,
+        help="source changes, bytes per second (default: the profile's, else 0)",
+    )
+    p.add_argument(
+        "--change-files",
+        type=float,
+        default=None,
+        help="files changed or added per second (default: the profile's; else changes are "
+        "assumed to look like the bulk)",
+    )
+    p.add_argument(
+        "--change-size",
+        default=None,
+        help="median size of a changed file (default: the profile's)",
+    )
     p.add_argument(
         "--request-limit",
         type=float,
@@ -80,7 +104,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--concurrency", type=int, default=64, help="requests in flight")
     p.add_argument("--part-size", default="128MB", help="multipart part size")
     p.add_argument(
-        "--prefixes", type=int, default=1, help="prefixes the --request-limit applies to each"
+        "--prefixes",
+        type=float,
+        default=None,
+        help="prefixes the --request-limit applies to each (default 1; with --scan: objects / "
+        "objects of the busiest top-level prefix)",
     )
     p.add_argument(
         "--tcp-window",
@@ -343,23 +371,27 @@ def plan_command(args: argparse.Namespace) -> int:
         "layers": plan.layers,
         "bytes": total,
     }
+    if args.scan and not args.estimate:
+        raise UsageError("--scan: only with --estimate")
     if args.estimate:
-        if args.prefixes < 1:
-            raise UsageError(f"--prefixes: expected at least 1, found {args.prefixes}")
-        files = sum(max(1, int(t.values.get("files", "1"))) for t in plan.tables.values())
+        est_in = _estimate_inputs(args, plan, total)
+        if "scan" in est_in:
+            out["scan"] = est_in.pop("scan")
         est = estimate_transfer(
-            total,
-            files,
             bandwidth=_size_arg(args.bandwidth, "--bandwidth"),
-            change_rate=_size_arg(args.change_rate, "--change-rate"),
             request_limit=args.request_limit,
             latency=args.latency,
             concurrency=args.concurrency,
-            part_size=_size_arg(args.part_size, "--part-size"),
-            prefixes=args.prefixes,
             tcp_window=_size_arg(args.tcp_window, "--tcp-window") if args.tcp_window else None,
+            **est_in,
         )
         out["estimate"] = {
+            "bytes": est.bytes,
+            "files": est.files,
+            "prefixes": est_in["prefixes"],
+            "change_rate": est_in["change_rate"],
+            "change_files": est_in["change_files"],
+            "change_requests": est.change_requests,
             "base_seconds": est.base_seconds,
             "total_seconds": est.total_seconds if est.converges else None,
             "binding": est.binding,
@@ -387,8 +419,88 @@ def plan_command(args: argparse.Namespace) -> int:
             f"({human_bytes(t.size_bytes)}, priority {t.priority}){deps}"
         )
     if args.estimate:
+        sc = out.get("scan")
+        if isinstance(sc, dict):
+            ch = sc.get("change")
+            print(
+                f"scan {sc['profile']}: {sc['files']} files, {human_bytes(sc['bytes'])}, "
+                f"{sc['prefixes']} prefixes (busiest {sc['max_prefix_files']} objects), "
+                + (
+                    f"changes {ch['events_per_s']:.3g} files/s, {human_bytes(ch['bytes_per_s'])}/s"
+                    if ch
+                    else "no change rate (scan with --since for one)"
+                )
+            )
         print(f"estimate: {out['estimate']['summary']}")  # type: ignore[index]
     return 0
+
+
+def _estimate_inputs(args: argparse.Namespace, plan: Plan, plan_bytes: int) -> dict[str, Any]:
+    """The planner's inputs: the plan's sizes, or a scan profile's figures; options override."""
+    from lakeshift.coordinator.estimate import parts_for_buckets, requests_needed
+
+    part_size = _size_arg(args.part_size, "--part-size")
+    if args.prefixes is not None and args.prefixes <= 0:
+        raise UsageError(f"--prefixes: expected more than 0, found {args.prefixes:g}")
+    if args.change_files is not None and args.change_files < 0:
+        raise UsageError(f"--change-files: expected 0 or more, found {args.change_files:g}")
+    inputs: dict[str, Any] = {"part_size": part_size}
+    change_rate: float | None = None
+    change_files: float | None = args.change_files
+    change_size: float | None = None
+    delete_rate = 0.0
+    if args.scan:
+        from lakeshift.ops.scan import load_profile
+
+        prof = load_profile(args.scan, "--scan")
+        totals = prof["totals"]
+        files, nbytes = int(totals["files"]), int(totals["bytes"])
+        busiest = int(totals["max_prefix_files"])
+        buckets = [(int(b["files"]), int(b["bytes"])) for b in prof["buckets"]]
+        parts = parts_for_buckets(buckets, part_size)
+        inputs.update(
+            total_bytes=nbytes,
+            files=files,
+            requests=requests_needed(files, parts),
+            prefixes=files / busiest if busiest else 1.0,
+        )
+        ch = prof.get("change")
+        if ch:
+            change_rate = float(ch["bytes_per_s"])
+            if change_files is None:
+                change_files = float(ch["events_per_s"])
+            median = ch.get("median_changed_size")
+            change_size = float(median) if median is not None else None
+            delete_rate = float(ch["deletes_per_s"])
+        inputs["scan"] = {
+            "profile": args.scan,
+            "scanned_at": prof["scanned_at"],
+            "files": files,
+            "bytes": nbytes,
+            "parts": parts,
+            "prefixes": int(totals["prefixes"]),
+            "max_prefix_files": busiest,
+            "change": ch or None,
+        }
+    else:
+        inputs.update(
+            total_bytes=plan_bytes,
+            files=sum(max(1, int(t.values.get("files", "1"))) for t in plan.tables.values()),
+            prefixes=1.0,
+        )
+    if args.prefixes is not None:
+        inputs["prefixes"] = float(args.prefixes)
+    if args.change_rate is not None:
+        change_rate = float(_size_arg(args.change_rate, "--change-rate"))
+    if args.change_size is not None:
+        change_size = float(_size_arg(args.change_size, "--change-size"))
+    inputs.update(
+        change_rate=change_rate or 0.0,
+        change_files=change_files,
+        change_file_size=change_size,
+        delete_rate=delete_rate,
+    )
+    return inputs
 
 
 def control_command(args: argparse.Namespace) -> int:

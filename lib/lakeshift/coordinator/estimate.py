@@ -14,8 +14,18 @@ Pure functions; no I/O. The model:
   rate is ``e = bytes / T0``.
 
 While the copy runs the source keeps changing at ``change_rate``; those changes must be copied
-too, during which more accumulate: ``T = T0 · (1 + r + r^2 + …) = T0 / (1 - r)`` with
-``r = change_rate / e``. When ``r ≥ 1`` the series diverges: the copy never catches up.
+too, during which more accumulate: ``T = T0 · (1 + r + r^2 + …) = T0 / (1 - r)`` where ``r`` is
+the share of the binding capacity the changes arriving in one second take. When ``r ≥ 1`` the
+series diverges: the copy never catches up.
+
+Without a known change mix the changes are assumed to look like the bulk (same requests per
+byte): ``r = change_rate / e``. With ``change_files`` (files to copy again per second, e.g. the
+``events_per_s`` of a ``lakeshift scan --since`` profile) of ``change_file_size`` (its median
+changed size) and ``delete_rate`` (deletes per second, one request each), the changes' own
+work is put against each limit and the largest share counts:
+``r = max(change_rate / bandwidth, change_requests / (request_limit · prefixes),
+change_requests · latency / concurrency, change_rate / (concurrency · window / rtt))`` —
+so small, frequent changes can fail to converge on requests while bytes are no problem.
 
 Example:
     >>> est = estimate_transfer(100 * 2**30, 1, bandwidth=100 * 2**20, change_rate=25 * 2**20)
@@ -51,6 +61,8 @@ class TransferEstimate:
         concurrency: requests (connections) in flight assumed.
         concurrency_needed: the smallest concurrency at which neither latency nor the TCP
             window binds any more (the other limits unchanged).
+        change_requests: object-store requests per second the changes need (when
+            ``change_files`` was given, else those of bulk-like changes).
     """
 
     bytes: int
@@ -69,6 +81,7 @@ class TransferEstimate:
     bytes_sent: float = 0.0
     concurrency: int = 1
     concurrency_needed: int = 1
+    change_requests: float = 0.0
 
     def limits(self) -> dict[str, float]:
         """Every limit side by side: seconds each would take alone (frozen source)."""
@@ -123,6 +136,16 @@ def parts_for(total_bytes: int, files: int, part_size: int) -> int:
     return files * max(1, math.ceil(per_file / part_size))
 
 
+def parts_for_buckets(buckets: list[tuple[int, int]], part_size: int) -> int:
+    """Parts of a size distribution: ``(files, bytes)`` per bucket, each bucket's mean size.
+
+    Example:
+        >>> parts_for_buckets([(1000, 1000 * 2**10), (2, 2 * 300 * 2**20)], 128 * 2**20)
+        1006
+    """
+    return sum(parts_for(nbytes, files, part_size) for files, nbytes in buckets)
+
+
 def converging_total(base_seconds: float, change_ratio: float) -> float:
     """``T0 / (1 - r)``, the sum of the catch-up series; ``inf`` when ``r ≥ 1``.
 
@@ -150,8 +173,11 @@ def estimate_transfer(
     requests_per_file: float = 2.0,
     requests_per_part: float = 2.0,
     requests: int | None = None,
-    prefixes: int = 1,
+    prefixes: float = 1,
     tcp_window: int | None = None,
+    change_files: float | None = None,
+    change_file_size: float | None = None,
+    delete_rate: float = 0.0,
 ) -> TransferEstimate:
     """Estimate a transfer (see the module docstring for the model).
 
@@ -167,15 +193,21 @@ def estimate_transfer(
         requests_per_file: fixed requests per file.
         requests_per_part: requests per part.
         requests: the request count when known (e.g. counted PUTs); overrides the model.
-        prefixes: prefixes the keys spread over; ``request_limit`` applies per prefix.
+        prefixes: prefixes the keys spread over; ``request_limit`` applies per prefix (a
+            fraction is fine: with uneven prefixes, objects / objects of the busiest one).
         tcp_window: bytes one connection has in flight per round trip (``None``: no limit).
+        change_files: files per second to copy again (``None``: changes look like the bulk).
+        change_file_size: their typical (median) size; default ``change_rate / change_files``.
+        delete_rate: files deleted per second (one request each; with ``change_files``).
 
     Raises:
         ValueError: non-positive bandwidth or concurrency, negative sizes.
     """
     if bandwidth <= 0 or concurrency <= 0 or part_size <= 0 or prefixes <= 0:
-        raise ValueError("bandwidth, concurrency and part_size must be positive")
-    if total_bytes < 0 or files < 0 or change_rate < 0 or latency < 0:
+        raise ValueError("bandwidth, concurrency, part_size and prefixes must be positive")
+    if total_bytes < 0 or files < 0 or change_rate < 0 or latency < 0 or delete_rate < 0:
+        raise ValueError("sizes, counts, change rate and latency must not be negative")
+    if (change_files or 0) < 0 or (change_file_size or 0) < 0:
         raise ValueError("sizes, counts, change rate and latency must not be negative")
     parts = parts_for(total_bytes, files, part_size)
     if requests is not None:
@@ -191,7 +223,22 @@ def estimate_transfer(
     binding = max(terms, key=lambda k: terms[k])
     base = terms[binding]
     rate = total_bytes / base if base > 0 else bandwidth
-    ratio = change_rate / rate if rate > 0 else math.inf
+    if change_files is None:  # changes with the bulk's mix: the share of whatever binds
+        ratio = change_rate / rate if rate > 0 else math.inf
+        c_reqs = change_rate * reqs / total_bytes if total_bytes else 0.0
+    else:
+        size = change_file_size
+        if size is None:
+            size = change_rate / change_files if change_files else 0.0
+        c_parts = change_files * max(1, math.ceil(size / part_size)) if change_files else 0.0
+        c_reqs = change_files * requests_per_file + c_parts * requests_per_part + delete_rate
+        shares = [
+            change_rate / bandwidth,
+            c_reqs / (request_limit * prefixes) if request_limit else 0.0,
+            c_reqs * latency / concurrency,
+            change_rate / (concurrency * per_conn) if per_conn else 0.0,
+        ]
+        ratio = max(shares)
     total = converging_total(base, ratio)
     floor = max(t_bw, t_req)
     needed = concurrency
@@ -214,6 +261,7 @@ def estimate_transfer(
         bytes_sent=total_bytes / (1 - ratio) if ratio < 1 else math.inf,
         concurrency=concurrency,
         concurrency_needed=needed,
+        change_requests=c_reqs,
     )
 
 

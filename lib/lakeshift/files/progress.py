@@ -44,23 +44,42 @@ class Progress:
     """Shows files, bytes, rate and ETA while ``wait_on`` runs.
 
     Rich bars when stderr is a terminal, otherwise one plain line every ``every_s`` seconds.
+    ``unit`` names what ``total_files`` counts (``lakeshift scan`` counts folders); a
+    ``total_bytes`` of 0 means unknown: bytes are shown without a total and the ETA comes from
+    the count.
     """
 
     def __init__(
-        self, total_files: int, total_bytes: int, enabled: bool = True, every_s: float = 10.0
+        self,
+        total_files: int,
+        total_bytes: int,
+        enabled: bool = True,
+        every_s: float = 10.0,
+        *,
+        label: str = "lakeshift files",
+        unit: str = "files",
     ) -> None:
         self.total_files = total_files
         self.total_bytes = total_bytes
         self.enabled = enabled and total_files > 0
         self.every_s = every_s
+        self.label = label
+        self.unit = unit
 
     def line(self, files: int, nbytes: int, elapsed: float) -> str:
         """One plain progress line."""
         rate = nbytes / elapsed if elapsed > 0 else 0.0
+        if not self.total_bytes:
+            per_s = files / elapsed if elapsed > 0 else 0.0
+            eta = f"{(self.total_files - files) / per_s:.0f}s" if per_s > 0 else "?"
+            return (
+                f"{self.unit} {files}/{self.total_files}  bytes {_fmt_bytes(nbytes)}  "
+                f"{_fmt_bytes(rate)}/s  ETA {eta}"
+            )
         left = self.total_bytes - nbytes
         eta = f"{left / rate:.0f}s" if rate > 0 else "?"
         return (
-            f"files {files}/{self.total_files}  bytes {_fmt_bytes(nbytes)}/"
+            f"{self.unit} {files}/{self.total_files}  bytes {_fmt_bytes(nbytes)}/"
             f"{_fmt_bytes(self.total_bytes)}  {_fmt_bytes(rate)}/s  ETA {eta}"
         )
 
@@ -86,13 +105,17 @@ class Progress:
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
             ) as bar:
-                tb = bar.add_task(f"0/{self.total_files} files", total=self.total_bytes)
+                tb = bar.add_task(
+                    f"0/{self.total_files} {self.unit}", total=self.total_bytes or None
+                )
                 finished = False
                 while not finished:
                     finished = done.wait(1.0)
                     files, nbytes = poll()
                     bar.update(
-                        tb, completed=nbytes, description=f"{files}/{self.total_files} files"
+                        tb,
+                        completed=nbytes,
+                        description=f"{files}/{self.total_files} {self.unit}",
                     )
             return
         last = start
@@ -101,4 +124,4 @@ class Progress:
             if now - last >= self.every_s:
                 last = now
                 files, nbytes = poll()
-                print("lakeshift files: " + self.line(files, nbytes, now - start), file=sys.stderr)
+                print(f"{self.label}: " + self.line(files, nbytes, now - start), file=sys.stderr)

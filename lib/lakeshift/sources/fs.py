@@ -477,6 +477,98 @@ def list_tree(
         yield FileEntry(rel, 0 if is_dir else int(info.size or 0), mtime, is_dir, ctime_ns=mtime)
 
 
+def list_level(loc: Location) -> Iterator[FileEntry]:
+    """List the entries directly under ``loc`` (one level, not recursive).
+
+    The same entries :func:`list_tree` gives for that level (links followed, special files
+    left out; S3 with ETags and whole-second times, a common prefix is a folder). Used to split
+    a tree into its top-level folders, each then listed with :func:`list_tree` on
+    :func:`child`.
+
+    Raises:
+        SourceError: the root does not exist or cannot be listed.
+    """
+    if loc.kind == "local":
+        try:
+            with os.scandir(loc.root) as it:
+                items = sorted(it, key=lambda i: i.name)
+        except FileNotFoundError:
+            raise SourceError(f"folder not found: {loc.uri}") from None
+        except NotADirectoryError:
+            raise SourceError(f"expected a folder, found a file: {loc.uri}") from None
+        except OSError as exc:
+            raise SourceError(f"cannot list folder ({strerror(exc)}): {loc.uri}") from exc
+        for item in items:
+            try:
+                entry = _local_entry(item.name, os.stat(item.path))
+            except OSError:
+                continue  # gone, or a broken link: list_tree leaves it out too
+            if not entry.kind:
+                yield entry
+        return
+    if loc.kind == "s3":
+        yield from _level_s3(loc)
+        return
+    import pyarrow.fs as pafs
+
+    try:
+        root_info = loc.fs.get_file_info(loc.root)
+        if root_info.type == pafs.FileType.NotFound:
+            raise SourceError(f"folder not found: {loc.uri}")
+        if root_info.type == pafs.FileType.File:
+            raise SourceError(f"expected a folder, found a file: {loc.uri}")
+        infos = loc.fs.get_file_info(pafs.FileSelector(loc.root, recursive=False))
+    except OSError as exc:
+        raise SourceError(f"cannot list ({exc}): {loc.uri}") from exc
+    for info in sorted(infos, key=lambda i: i.path):
+        rel = loc.rel_of(info.path)
+        is_dir = info.type == pafs.FileType.Directory
+        mtime = int(info.mtime_ns if info.mtime_ns is not None else 0)
+        yield FileEntry(rel, 0 if is_dir else int(info.size or 0), mtime, is_dir, ctime_ns=mtime)
+
+
+def _level_s3(loc: Location) -> Iterator[FileEntry]:
+    """One delimited listing of an S3 prefix: its objects and its common prefixes (folders)."""
+    from botocore.exceptions import ClientError
+
+    bucket, prefix = bucket_key(loc.root)
+    base = f"{prefix}/" if prefix else ""
+    found = False
+    try:
+        pages = s3_client(loc).get_paginator("list_objects_v2")
+        for page in pages.paginate(Bucket=bucket, Prefix=base, Delimiter="/"):
+            for cp in page.get("CommonPrefixes", []):
+                found = True
+                yield FileEntry(cp["Prefix"][len(base) :].rstrip("/"), 0, 0, True)
+            for obj in page.get("Contents", []):
+                found = True
+                rel = obj["Key"][len(base) :]
+                if not rel.strip("/") or rel.endswith("/"):
+                    continue  # the prefix's own marker, a folder marker
+                mtime = _s3_mtime_ns(obj["LastModified"])
+                etag = str(obj.get("ETag", "")).strip('"')
+                yield FileEntry(rel, int(obj["Size"]), mtime, ctime_ns=mtime, tag=etag)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "NoSuchBucket":
+            raise SourceError(f"no such bucket: {loc.uri}") from exc
+        raise SourceError(f"cannot list ({code or exc}): {loc.uri}") from exc
+    if not found and prefix:
+        raise SourceError(f"folder not found: {loc.uri}")
+
+
+def child(loc: Location, rel: str) -> Location:
+    """The location of folder ``rel`` below ``loc`` (same filesystem and S3 options).
+
+    Example:
+        >>> child(resolve("/tmp"), "a/b").root
+        '/tmp/a/b'
+    """
+    from dataclasses import replace
+
+    return replace(loc, uri=loc.uri.rstrip("/") + "/" + rel, root=loc.path(rel))
+
+
 def stat(
     loc: Location, rel: str, *, follow: bool = True, objects_only: bool = False
 ) -> FileEntry | None:
