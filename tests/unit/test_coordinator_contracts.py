@@ -84,6 +84,7 @@ def test_every_job_line_parses_with_the_real_parser(plan_path: Path, tmp_path: P
         "repair",
         "final_sync",
         "final_validate",
+        "finalize",
         "switch",
         "rollback",
     }
