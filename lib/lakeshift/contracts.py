@@ -49,6 +49,8 @@ class Opt:
             mutually exclusive, instead of ``--flag VALUE``.
         parse: argparse ``type`` for the value (e.g. a size parser taking ``128MB``); the
             field's value renders with ``str()``, which the parser must accept back.
+        const: the option's value may be left out (``--flag`` alone means ``const``;
+            ``--flag=VALUE`` gives one). Such a field always renders as ``--flag=VALUE``.
     """
 
     flag: str | None = None
@@ -58,6 +60,7 @@ class Opt:
     common: bool = False
     switches: tuple[tuple[str, str, str], ...] = ()  # (value, flag, help)
     parse: Callable[[str], Any] | None = None
+    const: Any = None
 
 
 def _opt(field: Any) -> Opt | None:
@@ -120,6 +123,9 @@ class CommandArgs(BaseModel):
                 elif kind in (int, float):
                     kwargs["type"] = kind
                 kwargs["default"] = default
+                if opt.const is not None:
+                    kwargs["nargs"] = "?"
+                    kwargs["const"] = opt.const
             if opt.positional:
                 kwargs.pop("metavar", None)
                 if not field.is_required():
