@@ -1,5 +1,5 @@
 """``lakeshift files`` on real HDFS (Hadoop's mini cluster) and local disks: ``--preserve``
-attributes.
+attributes, and source files whose blocks are gone or damaged.
 
 Every expectation is read back with a client independent of the code under test: ``os.stat``
 for local files, hdfs-native's ``get_file_info`` for HDFS, SHA-256 by hashlib for bytes.
@@ -15,6 +15,7 @@ import pwd
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +34,7 @@ ALL = "--preserve=perms,owner,group,times"
 
 @pytest.fixture(scope="module")
 def hdfs() -> Iterator[HadoopCluster]:
-    """A DFS-only mini cluster for this module (no YARN)."""
+    """A DFS-only mini cluster for this module (no YARN; blocks are damaged on purpose)."""
     yield from serve_or_skip(lambda: start_hadoop(yarn=False))
 
 
@@ -222,3 +223,64 @@ def test_hdfs_to_local_preserve_maps_owner_and_group_by_name(
         assert (dst / rel).read_bytes() == data[rel]
     st = os.stat(dst / "ghost.txt")
     assert (st.st_uid, st.st_gid) == (os.geteuid(), gid)  # owner left as is, group mapped
+
+
+def _block_files(root: str) -> set[Path]:
+    return {p for p in (Path(root) / "dfs" / "data").rglob("blk_*") if p.suffix != ".meta"}
+
+
+def _write_hdfs(hdfs: HadoopCluster, path: str, data: bytes) -> Path:
+    """Write ``path`` (one block) and return its finalized block file on the DataNode's disk."""
+    before = _block_files(hdfs.root)
+    with hdfs.client().create(path) as w:
+        w.write(data)
+    for _ in range(100):
+        new = [p for p in _block_files(hdfs.root) - before if "finalized" in p.parts]
+        if new:
+            assert len(new) == 1, new
+            return new[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no finalized block file for {path}")
+
+
+def test_missing_and_corrupt_blocks_are_reported_in_words_others_copied(
+    hdfs: HadoopCluster, tmp_path: Path, files_cli
+) -> None:
+    good = {"ok.txt": os.urandom(5000), "dir/deep.bin": os.urandom(200_000), "zero.bin": b""}
+    for rel, data in good.items():
+        with hdfs.client().create(f"/corrupt/src/{rel}") as w:
+            w.write(data)
+    blocks = {
+        rel: _write_hdfs(hdfs, f"/corrupt/src/{rel}", os.urandom(300_000))
+        for rel in ("gone.bin", "truncated.bin", "flipped.bin")
+    }
+    blocks["gone.bin"].unlink()  # the block file and its checksums (.meta) deleted
+    for meta in blocks["gone.bin"].parent.glob(blocks["gone.bin"].name + "_*.meta"):
+        meta.unlink()
+    os.truncate(blocks["truncated.bin"], 1000)
+    with open(blocks["flipped.bin"], "r+b") as fh:  # one bit-rotted byte: a checksum error
+        fh.seek(5000)
+        byte = fh.read(1)
+        fh.seek(5000)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    dst = tmp_path / "dst"
+
+    rc, out, summary = files_cli(f"{hdfs.fs}/corrupt/src", str(dst), "--retries=1")
+
+    assert rc == 1, out
+    failed = {f["path"]: f["reason"] for f in summary["failed_files"]}  # type: ignore[union-attr]
+    assert sorted(failed) == ["flipped.bin", "gone.bin", "truncated.bin"], out
+    for rel, reason in failed.items():
+        assert reason.endswith(f": SRC/{rel}"), reason
+        assert "missing block" in reason or "missing or corrupt block" in reason, reason
+        assert "DatanodeInfoProto" not in reason and "Error" not in reason, reason  # words
+        assert f"FAILED {rel}: " in out
+        assert not (dst / rel).exists()
+    assert (summary["copied"], summary["failed"]) == (3, 3)
+    for rel, data in good.items():
+        assert hashlib.sha256((dst / rel).read_bytes()).digest() == hashlib.sha256(data).digest()
+    assert not any(p.name.endswith(".part") for p in dst.rglob("*"))
+
+    # a rerun tries the damaged files again (never recorded as copied) and only them
+    rc, out, again = files_cli(f"{hdfs.fs}/corrupt/src", str(dst), "--retries=0")
+    assert rc == 1 and (again["copied"], again["failed"], again["unchanged"]) == (0, 3, 3), out

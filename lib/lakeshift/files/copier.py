@@ -616,7 +616,8 @@ def _same(a: source_fs.FileEntry, b: source_fs.FileEntry | None) -> bool:
 def _reason(
     ctx: CopyContext, locs: tuple[Location, Location, Location], exc: BaseException, rel: str
 ) -> str:
-    return reasons.describe(exc, rel, src_root=locs[0].root, dst_root=locs[1].root)
+    side = "SRC" if locs[0].kind == "hdfs" else "DST"  # HDFS reads fail on the source side
+    return reasons.describe(exc, rel, src_root=locs[0].root, dst_root=locs[1].root, hdfs_side=side)
 
 
 def _copy_link(
