@@ -136,7 +136,9 @@ def describe(
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    if isinstance(exc, LakeshiftError) and isinstance(exc.__cause__, OSError | ClientError):
+    if isinstance(exc, LakeshiftError) and isinstance(
+        exc.__cause__, OSError | ClientError | BotoCoreError
+    ):
         return describe(exc.__cause__, rel, src_root=src_root, dst_root=dst_root)
     if isinstance(exc, NotAFileError):
         return f"{exc.strerror}: {_where(exc.filename, rel, src_root, dst_root)}"
@@ -146,6 +148,8 @@ def describe(
         return f"{words}: DST/{rel}"
     if isinstance(exc, BotoCoreError):
         name = type(exc).__name__
+        if name in ("NoCredentialsError", "PartialCredentialsError"):
+            return f"no S3 credentials here (environment, profile or role): DST/{rel}"
         words = "timed out talking to the store" if "Timeout" in name else "cannot reach the store"
         return f"{words} ({name}): DST/{rel}"
     if isinstance(exc, OSError):

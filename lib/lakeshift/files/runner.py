@@ -56,6 +56,7 @@ from lakeshift.files.throttle import RequestBudget, limiter_path, remove_limiter
 from lakeshift.log import redact
 from lakeshift.sinks import fs as sink_fs
 from lakeshift.sources import fs as source_fs
+from lakeshift.sources.aws import DriverAws
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -258,10 +259,24 @@ def _run_tasks(
             return list(threads.map(lambda t: run_task(ctx, t), tasks))
     sc = spark.sparkContext
     sc.setJobDescription(f"lakeshift files {ctx.run_id}: {len(tasks)} tasks")
+    # executors get the driver's S3 identity in the closure (never in ctx, logs or reports)
+    aws = _driver_aws(ctx)
+
+    def part(it: Any) -> list[dict[str, Any]]:
+        if aws is not None:
+            aws.install()
+        return [run_task(ctx, t) for t in it]
+
     # largest tasks first (plan order): the scheduler hands out partitions in index order
     rdd = sc.parallelize(tasks, len(tasks))  # exactly one task per partition
     # one small dict of counts per task comes back (file records stay in the journals)
-    return rdd.mapPartitions(lambda it: [run_task(ctx, t) for t in it]).collect()
+    return rdd.mapPartitions(part).collect()
+
+
+def _driver_aws(ctx: CopyContext) -> DriverAws | None:
+    """The driver's AWS identity when the run touches S3 (else ``None``: nothing to hand on)."""
+    kinds = {source_fs.resolve_kind(u) for u in (ctx.src, ctx.dst, ctx.state)}
+    return DriverAws.capture() if "s3" in kinds else None
 
 
 def _executors(spark: SparkSession | None) -> int:

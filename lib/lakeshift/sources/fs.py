@@ -244,6 +244,14 @@ def s3_client(loc: Location) -> Any:
         return _CLIENTS[key]
 
 
+def forget_s3_clients() -> None:
+    """Drop this process's cached S3 filesystems and clients (made with older credentials)."""
+    with _CACHE_LOCK:
+        for key in [k for k in _CACHE if k[0] == "s3"]:
+            del _CACHE[key]
+        _CLIENTS.clear()
+
+
 def bucket_key(path: str) -> tuple[str, str]:
     """``(bucket, key)`` of an S3 filesystem path ``bucket/key``."""
     bucket, _, key = path.partition("/")
