@@ -1,4 +1,4 @@
-"""lakeshift files end to end on real filesystems: local disk and moto's S3 server on loopback.
+"""lakeshift files end to end on real filesystems: local disk and SeaweedFS's S3 on loopback.
 
 Every check compares SHA-256 digests computed here with hashlib, independently of lakeshift.
 """
@@ -20,7 +20,7 @@ from lakeshift.files import copier
 from lakeshift.files.config import FilesConfig
 from lakeshift.files.runner import run_files
 from tests.integration.files_tree import AWKWARD, EMPTY_DIRS, make_tree, sha_tree
-from tests.moto_server import moto_s3  # noqa: F401
+from tests.s3_server import s3_server  # noqa: F401
 
 
 def _cfg(src: Path | str, dst: Path | str, **kw: object) -> FilesConfig:
@@ -243,12 +243,11 @@ def test_cli_exit_codes_and_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "source folder not found: " in capsys.readouterr().err
 
 
-def test_local_to_s3_and_back(tmp_path: Path, moto_s3, monkeypatch: pytest.MonkeyPatch) -> None:
-    import boto3
+def test_local_to_s3_and_back(tmp_path: Path, s3_server, monkeypatch: pytest.MonkeyPatch) -> None:
 
-    for key, value in moto_s3.env().items():
+    for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
-    s3 = boto3.client("s3", **moto_s3.boto_kwargs())
+    s3 = s3_server.client()
     s3.create_bucket(Bucket="lake")
     src, back = tmp_path / "src", tmp_path / "back"
     expected = make_tree(src)
