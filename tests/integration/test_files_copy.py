@@ -6,6 +6,7 @@ Every check compares SHA-256 digests computed here with hashlib, independently o
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -384,3 +385,33 @@ def test_processes_report_a_failing_task(tmp_path: Path) -> None:
     ctx = CopyContext(src=str(tmp_path), dst=str(tmp_path / "d"), state="bogus://x", run_id="r")
     with pytest.raises(RuntimeError, match=r"task 7: UsageError: .*bogus://x"):
         worker.run_tasks(ctx, [Task(7, [])], 2)
+
+
+def test_preserve_with_s3_on_either_side_says_once_what_is_not_kept(
+    tmp_path: Path, s3_server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["lakeshift.files.command"])
+    bucket = s3_server.bucket("preserve-notes")
+    src, back = tmp_path / "src", tmp_path / "back"
+    expected = make_tree(src)
+    up, down = tmp_path / "up.json", tmp_path / "down.json"
+    common = ["--local", "--no-progress", "--preserve=perms,owner,group,times", "--json"]
+
+    assert cli.main(["files", str(src), f"s3a://{bucket}/p", *common, str(up)]) == 0
+    assert cli.main(["files", f"s3://{bucket}/p", str(back), *common, str(down)]) == 0
+
+    out = capsys.readouterr().out
+    assert json.loads(up.read_text())["warnings"] == [
+        "perms,owner,group,times not preserved: s3a target holds no permissions, owners, groups "
+        "or settable modification times"
+    ]
+    assert json.loads(down.read_text())["warnings"] == [
+        "perms,owner,group not preserved: s3 source holds no permissions, owners or groups"
+    ]
+    assert out.count("WARNING perms,owner,group") == 2
+    assert sha_tree(back) == expected
+    # times do come back from S3 (whole seconds of the objects' LastModified)
+    head = s3_server.client().head_object(Bucket=bucket, Key="p/plain.txt")
+    assert (back / "plain.txt").stat().st_mtime_ns == int(head["LastModified"].timestamp()) * 10**9
