@@ -12,6 +12,13 @@ from lakeshift.sources import fs as source_fs
 from lakeshift.sources.aws import DriverAws
 
 
+def _clear(monkeypatch: pytest.MonkeyPatch, *keys: str) -> None:
+    """Unset ``keys`` for the test; whatever install() sets under them is undone afterwards."""
+    for key in keys:
+        monkeypatch.setenv(key, "-")  # recorded, so the teardown restores the original state
+        monkeypatch.delenv(key)
+
+
 def test_capture_reads_a_profile_and_shows_no_keys(tmp_path: Path, monkeypatch) -> None:
     creds = tmp_path / "credentials"
     creds.write_text("[p]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = s3cr3t-xyz\n")
@@ -47,9 +54,9 @@ def test_capture_without_any_identity_is_none(tmp_path: Path, monkeypatch) -> No
 
 
 def test_install_sets_the_environment_once_and_forgets_cached_clients(monkeypatch) -> None:
+    _clear(monkeypatch, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3")
+    _clear(monkeypatch, "AWS_REGION")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "old-token-of-someone-else")
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
-        monkeypatch.delenv(key, raising=False)
     forgot: list[int] = []
     monkeypatch.setattr(source_fs, "forget_s3_clients", lambda: forgot.append(1))
     aws = DriverAws("AKID", "secret-1234", None, "http://127.0.0.1:9", "us-east-1")
@@ -68,7 +75,12 @@ def test_install_sets_the_environment_once_and_forgets_cached_clients(monkeypatc
 @pytest.mark.parametrize("token", ["tok-abcdef"])
 def test_install_carries_a_session_token(token: str, monkeypatch) -> None:
     monkeypatch.setattr(source_fs, "forget_s3_clients", lambda: None)
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
+    _clear(monkeypatch, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    _clear(monkeypatch, "AWS_ENDPOINT_URL_S3", "AWS_REGION")
     DriverAws("AKID", "secret-1234", token, None, None).install()
     assert os.environ["AWS_SESSION_TOKEN"] == token
+
+
+def test_nothing_of_the_installs_above_leaks_into_later_tests() -> None:
+    assert os.environ.get("AWS_ENDPOINT_URL_S3") != "http://127.0.0.1:9"
+    assert os.environ.get("AWS_SECRET_ACCESS_KEY") != "secret-1234"
