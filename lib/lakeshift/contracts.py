@@ -50,6 +50,8 @@ class Opt:
             mutually exclusive, instead of ``--flag VALUE``.
         parse: argparse ``type`` for the value (e.g. a size parser taking ``128MB``); the
             field's value renders with ``str()``, which the parser must accept back.
+        const: the option's value may be left out (``--flag`` alone means ``const``;
+            ``--flag=VALUE`` gives one). Such a field always renders as ``--flag=VALUE``.
     """
 
     flag: str | None = None
@@ -59,6 +61,7 @@ class Opt:
     common: bool = False
     switches: tuple[tuple[str, str, str], ...] = ()  # (value, flag, help)
     parse: Callable[[str], Any] | None = None
+    const: Any = None
 
 
 def _opt(field: Any) -> Opt | None:
@@ -123,6 +126,9 @@ class CommandArgs(BaseModel):
                 elif kind in (int, float):
                     kwargs["type"] = kind
                 kwargs["default"] = default
+                if opt.const is not None:
+                    kwargs["nargs"] = "?"
+                    kwargs["const"] = opt.const
             if opt.positional:
                 if "nargs" not in kwargs:  # one value: the field's name is what --help shows
                     kwargs.pop("metavar", None)

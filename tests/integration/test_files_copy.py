@@ -1,4 +1,4 @@
-"""lakeshift files end to end on real filesystems: local disk and moto's S3 server on loopback.
+"""lakeshift files end to end on real filesystems: local disk and SeaweedFS's S3 on loopback.
 
 Every check compares SHA-256 digests computed here with hashlib, independently of lakeshift.
 """
@@ -6,6 +6,7 @@ Every check compares SHA-256 digests computed here with hashlib, independently o
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from lakeshift.files import copier
 from lakeshift.files.config import FilesConfig
 from lakeshift.files.runner import run_files
 from tests.integration.files_tree import AWKWARD, EMPTY_DIRS, make_tree, sha_tree
-from tests.moto_server import moto_s3  # noqa: F401
+from tests.s3_server import s3_server  # noqa: F401
 
 
 def _cfg(src: Path | str, dst: Path | str, **kw: object) -> FilesConfig:
@@ -243,12 +244,11 @@ def test_cli_exit_codes_and_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "source folder not found: " in capsys.readouterr().err
 
 
-def test_local_to_s3_and_back(tmp_path: Path, moto_s3, monkeypatch: pytest.MonkeyPatch) -> None:
-    import boto3
+def test_local_to_s3_and_back(tmp_path: Path, s3_server, monkeypatch: pytest.MonkeyPatch) -> None:
 
-    for key, value in moto_s3.env().items():
+    for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
-    s3 = boto3.client("s3", **moto_s3.boto_kwargs())
+    s3 = s3_server.client()
     s3.create_bucket(Bucket="lake")
     src, back = tmp_path / "src", tmp_path / "back"
     expected = make_tree(src)
@@ -385,3 +385,33 @@ def test_processes_report_a_failing_task(tmp_path: Path) -> None:
     ctx = CopyContext(src=str(tmp_path), dst=str(tmp_path / "d"), state="bogus://x", run_id="r")
     with pytest.raises(RuntimeError, match=r"task 7: UsageError: .*bogus://x"):
         worker.run_tasks(ctx, [Task(7, [])], 2)
+
+
+def test_preserve_with_s3_on_either_side_says_once_what_is_not_kept(
+    tmp_path: Path, s3_server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ["lakeshift.files.command"])
+    bucket = s3_server.bucket("preserve-notes")
+    src, back = tmp_path / "src", tmp_path / "back"
+    expected = make_tree(src)
+    up, down = tmp_path / "up.json", tmp_path / "down.json"
+    common = ["--local", "--no-progress", "--preserve=perms,owner,group,times", "--json"]
+
+    assert cli.main(["files", str(src), f"s3a://{bucket}/p", *common, str(up)]) == 0
+    assert cli.main(["files", f"s3://{bucket}/p", str(back), *common, str(down)]) == 0
+
+    out = capsys.readouterr().out
+    assert json.loads(up.read_text())["warnings"] == [
+        "perms,owner,group,times not preserved: s3a target holds no permissions, owners, groups "
+        "or settable modification times"
+    ]
+    assert json.loads(down.read_text())["warnings"] == [
+        "perms,owner,group not preserved: s3 source holds no permissions, owners or groups"
+    ]
+    assert out.count("WARNING perms,owner,group") == 2
+    assert sha_tree(back) == expected
+    # times do come back from S3 (whole seconds of the objects' LastModified)
+    head = s3_server.client().head_object(Bucket=bucket, Key="p/plain.txt")
+    assert (back / "plain.txt").stat().st_mtime_ns == int(head["LastModified"].timestamp()) * 10**9

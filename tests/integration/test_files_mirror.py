@@ -1,5 +1,5 @@
 """``lakeshift files`` as a mirror: ``--update`` decided by the target, ``--verify``/``--repair``,
-``--delete`` of folders, and the special-file policy, on real files (and moto's S3 server).
+``--delete`` of folders, and the special-file policy, on real files (and SeaweedFS's S3).
 
 Every check compares bytes with SHA-256 digests computed here (``sha_tree``), or reads the
 target with ``os``/boto3 directly; never with lakeshift's own checksums.
@@ -21,7 +21,7 @@ from lakeshift import cli
 from lakeshift.files.config import FilesConfig
 from lakeshift.files.runner import run_files
 from tests.integration.files_tree import AWKWARD, EMPTY_DIRS, make_tree, sha_tree
-from tests.moto_server import moto_s3  # noqa: F401
+from tests.s3_server import s3_server  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 NO_DAC = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--"]
@@ -184,12 +184,11 @@ def test_verify_repair_and_delete_make_an_exact_mirror(tmp_path: Path, files_cli
 
 
 @pytest.fixture
-def s3(moto_s3, monkeypatch: pytest.MonkeyPatch):
-    import boto3
+def s3(s3_server, monkeypatch: pytest.MonkeyPatch):
 
-    for key, value in moto_s3.env().items():
+    for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
-    return boto3.client("s3", **moto_s3.boto_kwargs())
+    return s3_server.client()
 
 
 def _s3_sha(s3, bucket: str, prefix: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Range-split copies of large files: S3 multipart uploads (moto) and local ranges.
+"""Range-split copies of large files: S3 multipart uploads (SeaweedFS) and local ranges.
 
 Digests are computed here with hashlib / google_crc32c over the files' bytes, never with
 lakeshift's own checksum code.
@@ -19,7 +19,7 @@ from lakeshift.files import copier
 from lakeshift.files.config import FilesConfig
 from lakeshift.files.runner import run_files
 from tests.integration.files_tree import sha_tree
-from tests.moto_server import moto_s3  # noqa: F401
+from tests.s3_server import s3_server  # noqa: F401
 
 MIB = 1 << 20
 
@@ -42,12 +42,11 @@ def hook() -> Iterator[None]:
 
 
 @pytest.fixture
-def s3(moto_s3, monkeypatch: pytest.MonkeyPatch):
-    import boto3
+def s3(s3_server, monkeypatch: pytest.MonkeyPatch):
 
-    for key, value in moto_s3.env().items():
+    for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
-    client = boto3.client("s3", **moto_s3.boto_kwargs())
+    client = s3_server.client()
     return client
 
 

@@ -1,4 +1,4 @@
-"""Bad targets and error messages of ``lakeshift files`` on real paths (and moto's S3 server).
+"""Bad targets and error messages of ``lakeshift files`` on real paths (and SeaweedFS's S3).
 
 Every bad target must end in one line on stderr, ``lakeshift files: error: <what>: <where>``,
 exit code 2, and nothing written anywhere (checked by snapshotting the whole test folder).
@@ -17,7 +17,7 @@ import pytest
 
 from lakeshift import cli
 from tests.integration.files_tree import make_tree, sha_tree
-from tests.moto_server import moto_s3  # noqa: F401
+from tests.s3_server import s3_server  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 # as root, but without the capabilities that bypass file permissions (chmod 000 then bites)
@@ -136,14 +136,13 @@ def test_unwritable_target_exit_2_nothing_written(tmp_path: Path) -> None:
 
 
 def test_bad_s3_targets_exit_2(
-    tmp_path: Path, moto_s3, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, s3_server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import boto3
 
-    for key, value in moto_s3.env().items():
+    for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(cli, "COMMAND_MODULES", ["lakeshift.files.command"])
-    s3 = boto3.client("s3", **moto_s3.boto_kwargs())
+    s3 = s3_server.client()
     s3.create_bucket(Bucket="badtargets")
     s3.put_object(Bucket="badtargets", Key="data/in/x.txt", Body=b"x")
     s3.put_object(Bucket="badtargets", Key="a/file", Body=b"an object, not a folder")

@@ -91,3 +91,64 @@ def test_bad_size_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(["files", "/a", "/b", "--task-size", "lots"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "preserve", "attrs"),
+    [
+        (["files", "/a", "/b"], None, ()),
+        (["files", "/a", "/b", "--preserve"], "times", ("times",)),  # bare: times, as before
+        (["files", "/a", "/b", "--preserve", "--threads", "2"], "times", ("times",)),
+        (["files", "/a", "/b", "--preserve=perms"], "perms", ("perms",)),
+        (["files", "/a", "/b", "--preserve", "times,perms"], "perms,times", ("perms", "times")),
+        (
+            ["files", "/a", "/b", "--preserve=Group, owner,perms,times"],
+            "perms,owner,group,times",
+            ("perms", "owner", "group", "times"),
+        ),
+    ],
+)
+def test_preserve_takes_an_optional_attribute_list(
+    argv: list[str], preserve: str | None, attrs: tuple[str, ...]
+) -> None:
+    ns = build_parser().parse_args(argv)
+    args = FilesArgs.from_namespace(ns)
+    assert args.preserve == preserve
+    assert config_from_args(ns).preserve == attrs
+    assert _parse(args.argv(with_command=True)) == args  # renders as --preserve=LIST
+
+
+def test_preserve_true_of_older_callers_means_times() -> None:
+    args = FilesArgs(src="/a", dst="/b", preserve=True)  # type: ignore[arg-type]
+    assert args.preserve == "times"
+    assert args.argv() == ["/a", "/b", "--preserve=times"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["files", "/a", "/b", "--preserve=mode"], "found 'mode'"),
+        (["files", "/a", "/b", "--preserve=perms,"], "found 'perms,'"),
+        (["files", "--preserve", "/a", "/b"], "--preserve after SRC DST"),
+    ],
+)
+def test_bad_preserve_is_one_usage_line(argv: list[str], words: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--preserve" in err[0] and words in err[0], err
+    assert "perms,owner,group,times" in err[0]
+
+
+def test_preserve_notes_name_what_the_stores_cannot_hold() -> None:
+    from lakeshift.files.runner import preserve_notes
+
+    assert preserve_notes(("perms", "owner", "group", "times"), "/a", "hdfs://nn/b") == []
+    assert preserve_notes(("times",), "s3://b/k", "/x") == []  # S3 objects have an mtime
+    assert preserve_notes(("perms", "times"), "/a", "s3a://b/k") == [
+        "perms,times not preserved: s3a target holds no permissions or settable modification times"
+    ]
+    assert preserve_notes(("owner",), "s3://b/k", "/x") == [
+        "owner not preserved: s3 source holds no owners"
+    ]

@@ -6,12 +6,12 @@ import argparse
 import os
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from lakeshift.config import expand_macros, parse_size
 from lakeshift.contracts import CommonArgs, Opt
 from lakeshift.errors import ConfigError, LakeshiftError
-from lakeshift.files.config import FilesConfig
+from lakeshift.files.config import PRESERVE_ATTRS, FilesConfig, preserve_list
 
 # config field -> the flag that sets it (for messages)
 _FLAGS = {
@@ -34,6 +34,16 @@ def _size(value: str) -> int:
         return parse_size(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _preserve(value: str) -> str:
+    try:
+        return ",".join(preserve_list(value))
+    except ValueError as exc:
+        msg = str(exc).removesuffix(": --preserve")
+        if value.startswith(("/", ".")) or "://" in value:  # `--preserve SRC DST`
+            msg += " (write --preserve=LIST, or --preserve after SRC DST)"
+        raise argparse.ArgumentTypeError(msg) from exc
 
 
 SIZE = "SIZE"
@@ -104,7 +114,18 @@ class FilesArgs(CommonArgs):
             "and report. FIFOs, sockets and devices are never opened: skipped and reported"
         ),
     ] = "follow"
-    preserve: Annotated[bool, Opt(help="keep modification times (local)")] = False
+    preserve: Annotated[
+        str | None,
+        Opt(
+            metavar="LIST",
+            parse=_preserve,
+            const="times",
+            help="keep file attributes on local and HDFS targets (distcp -p): a comma list of "
+            f"{','.join(PRESERVE_ATTRS)}; --preserve alone keeps times. Owner and group need "
+            "root / the HDFS superuser (else a warning); S3 holds none of them (noted in the "
+            "summary)",
+        ),
+    ] = None
     include: Annotated[list[str], Opt(metavar="GLOB")] = Field(default_factory=list)
     exclude: Annotated[list[str], Opt(metavar="GLOB")] = Field(default_factory=list)
     blacklist: Annotated[list[str], Opt(metavar="GLOB", help="live folders to skip (reported)")] = (
@@ -197,6 +218,11 @@ class FilesArgs(CommonArgs):
         None
     )
     no_progress: Annotated[bool, Opt(help="no progress output")] = False
+
+    @field_validator("preserve", mode="before")
+    @classmethod
+    def _preserve_value(cls, value: object) -> str | None:
+        return ",".join(preserve_list(value)) or None  # True (older callers) means times
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:

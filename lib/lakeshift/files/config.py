@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lakeshift.config.base import StrictModel
 
@@ -14,6 +14,37 @@ Executor = Literal["auto", "spark", "processes", "threads"]
 Symlinks = Literal["follow", "preserve", "skip"]
 
 STATE_DIR = "_lakeshift_files"
+
+# what ``--preserve`` can keep, in the order it is rendered (distcp -p's p, u, g, t)
+PRESERVE_ATTRS = ("perms", "owner", "group", "times")
+Preserved = Literal["perms", "owner", "group", "times"]
+
+
+def preserve_list(value: object) -> tuple[str, ...]:
+    """The attributes a ``--preserve`` value names, in :data:`PRESERVE_ATTRS` order.
+
+    ``True`` (a bare ``--preserve`` of older configs) means ``times``; ``False``/``None`` nothing.
+
+    Example:
+        >>> preserve_list("times,perms")
+        ('perms', 'times')
+
+    Raises:
+        ValueError: a name is not one of :data:`PRESERVE_ATTRS` (or the list is empty).
+    """
+    if value is None or value is False:
+        return ()
+    if value is True:
+        return ("times",)
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    names = {str(v).strip().lower() for v in items}
+    bad = sorted(n for n in names if n not in PRESERVE_ATTRS)
+    if bad or not names:
+        raise ValueError(
+            f"expected a comma-separated list of {','.join(PRESERVE_ATTRS)}, found "
+            f"{value!r}: --preserve"
+        )
+    return tuple(a for a in PRESERVE_ATTRS if a in names)
 
 
 class FilesConfig(StrictModel):
@@ -43,7 +74,12 @@ class FilesConfig(StrictModel):
         symlinks: ``follow`` (copy what a link points to; broken links fail), ``preserve``
             (copy links as links where the target holds them: local paths; skipped and
             reported elsewhere), ``skip`` (skipped and reported).
-        preserve: copy modification times where the target store allows it (local paths).
+        preserve: the file attributes copied to the target (distcp ``-p``): any of
+            ``perms`` (permission bits), ``owner``, ``group`` and ``times`` (modification
+            time), on local and HDFS targets. Owner and group are set by number between local
+            paths and by name otherwise; where the run may not change them (not root / not
+            the HDFS superuser) the files are copied anyway and the summary warns once. An S3
+            target holds none of them (the summary says so). ``True`` means ``("times",)``.
         include: glob patterns (on the relative path); when given, a file must match one.
         exclude: glob patterns of files to leave out silently.
         blacklist: glob patterns of live folders: matching files are skipped and reported.
@@ -98,7 +134,7 @@ class FilesConfig(StrictModel):
     repair: bool = False
     delete: bool = False
     dry_run: bool = False
-    preserve: bool = False
+    preserve: tuple[Preserved, ...] = ()
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     blacklist: list[str] = Field(default_factory=list)
@@ -122,6 +158,11 @@ class FilesConfig(StrictModel):
     s3_region: str | None = None
     json_path: str | None = None
     progress: bool = True
+
+    @field_validator("preserve", mode="before")
+    @classmethod
+    def _preserve(cls, value: object) -> tuple[str, ...]:
+        return preserve_list(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> FilesConfig:

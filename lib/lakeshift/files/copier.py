@@ -15,8 +15,11 @@ For each file:
    ``retries`` times), then reported failed;
 6. verify: ``readback`` re-reads the staging file and compares checksum and size with the
    stream's; ``stream`` compares the staged file's size with the bytes streamed;
-7. commit: move the staging file to the final name (link / rename), optionally set mtime, and
-   record the target's stamp (what ``--update`` trusts the checksum under).
+7. commit: with ``--preserve``, give the staged file the source's owner, group and
+   permission bits first (it appears under its final name with them), move it to the final
+   name (link / rename), optionally set mtime, and record the target's stamp (what
+   ``--update`` trusts the checksum under). An attribute the run may not set (an owner
+   without root) is a warning counted per task, not a failure.
 
 Failures are recorded in words (:mod:`lakeshift.files.reasons`); only store errors that a retry
 can fix are retried. This module runs inside Spark tasks (``rdd.mapPartitions``), worker
@@ -68,7 +71,8 @@ class CopyContext:
 
     ``rate`` is the bandwidth cap in bytes/s and ``requests_per_s`` the per-prefix request
     budget, both shared through the limits file ``limits`` by every task on one machine;
-    ``verify_only`` compares instead of copying (``--verify``).
+    ``verify_only`` compares instead of copying (``--verify``); ``preserve`` the attributes
+    ``--preserve`` keeps (see :data:`lakeshift.files.config.PRESERVE_ATTRS`).
     """
 
     src: str
@@ -78,7 +82,7 @@ class CopyContext:
     checksum: str = "crc32c"
     verify: str = "readback"
     update: bool = False
-    preserve: bool = False
+    preserve: tuple[str, ...] = ()
     retries: int = 2
     chunk_bytes: int = 8 << 20
     split_bytes: int = 256 << 20
@@ -118,6 +122,7 @@ class _Job:
     rel: str
     st0: source_fs.FileEntry
     bucket: TokenBucket
+    warnings: list[str] | None = None  # what --preserve could not set (collected per task)
 
 
 _TLS = threading.local()
@@ -502,8 +507,9 @@ def _ranged_local(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
                 "reason": f"target checksum mismatch: DST/{rel}",
             }
         digest = combine(ctx.checksum, [got for got, _ in results])
+        _preserve_attrs(ctx, job, staged)
         _test_delay()  # staged, not committed: a kill here leaves only a staging file
-        staged.commit(st0.mtime_ns if ctx.preserve else None)
+        staged.commit(st0.mtime_ns if "times" in ctx.preserve else None)
         stamp = sink_fs.stamp(dst, rel)
         return {"checksum": digest, "status": "verified", "action": "copied", "dst": stamp}
     except _Changed:
@@ -610,7 +616,8 @@ def _same(a: source_fs.FileEntry, b: source_fs.FileEntry | None) -> bool:
 def _reason(
     ctx: CopyContext, locs: tuple[Location, Location, Location], exc: BaseException, rel: str
 ) -> str:
-    return reasons.describe(exc, rel, src_root=locs[0].root, dst_root=locs[1].root)
+    side = "SRC" if locs[0].kind == "hdfs" else "DST"  # HDFS reads fail on the source side
+    return reasons.describe(exc, rel, src_root=locs[0].root, dst_root=locs[1].root, hdfs_side=side)
 
 
 def _copy_link(
@@ -633,8 +640,12 @@ def copy_file(
     locs: tuple[Location, Location, Location],
     f: PlannedFile,
     bucket: TokenBucket,
+    warnings: list[str] | None = None,
 ) -> Record:
-    """Copy one file (see the module docstring) and return its manifest record."""
+    """Copy one file (see the module docstring) and return its manifest record.
+
+    What ``--preserve`` could not set on the target is appended to ``warnings`` (in words).
+    """
     src, dst, _ = locs
     follow = ctx.symlinks == "follow"
     if f.link:
@@ -684,13 +695,17 @@ def copy_file(
                     )
                     st1 = source_fs.stat(src, f.rel, follow=follow, objects_only=True)
                     if s_sum == d_sum and _same(st0, st1):
-                        if ctx.preserve and sink_fs.set_mtime(dst, f.rel, st0.mtime_ns):
+                        job = _Job(src, dst, f.rel, st0, bucket, warnings)
+                        touched = _preserve_attrs(ctx, job, None)
+                        if "times" in ctx.preserve and sink_fs.set_mtime(dst, f.rel, st0.mtime_ns):
+                            touched = 1
+                        if touched:
                             cur = source_fs.stat(dst, f.rel, follow=False) or cur
                         stamp = source_fs.stamp_of(cur, dst.kind)
                         return rec(
                             st0, checksum=s_sum, status="verified", action="adopted", dst=stamp
                         )
-            job = _Job(src, dst, f.rel, st0, bucket)
+            job = _Job(src, dst, f.rel, st0, bucket, warnings)
             r: dict[str, str] | None
             if (
                 dst.kind in ("s3", "local")
@@ -716,6 +731,30 @@ def copy_file(
             return failed(error)
     reason = f"source changed during copy ({changed} attempts): SRC/{f.rel}" if changed else error
     return failed(reason)
+
+
+def _preserve_attrs(ctx: CopyContext, job: _Job, staged: sink_fs.Staged | None) -> int:
+    """``--preserve perms,owner,group``: copy the source's onto the staged (or final) file.
+
+    ``staged=None`` sets them on the final file. Returns 1 when something was set, else 0.
+    Nothing happens where the target holds no such attributes or the source has none (S3:
+    the driver notes it once in the summary); refusals go to ``job.warnings``.
+    """
+    keep = tuple(k for k in ctx.preserve if k != "times")
+    if not keep or job.dst.kind not in sink_fs.PRESERVABLE:
+        return 0
+    a = source_fs.attrs(job.src, job.rel)
+    if a is None:
+        return 0
+    if staged is None:
+        path, fd = job.dst.path(job.rel), None
+    else:
+        fd = staged.fd
+        path = staged.path if staged.path is not None else staged.final
+    warn = sink_fs.set_attrs(job.dst, path, a, keep, fd=fd)
+    if job.warnings is not None:
+        job.warnings.extend(warn)
+    return 1
 
 
 def _staged_copy(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
@@ -744,8 +783,9 @@ def _staged_copy(ctx: CopyContext, job: _Job) -> dict[str, str] | None:
                 "action": "failed",
                 "reason": f"target checksum mismatch: DST/{rel}",
             }
+        _preserve_attrs(ctx, job, staged)
         _test_delay()  # staged, not committed: a kill here leaves no file under a final name
-        staged.commit(st0.mtime_ns if ctx.preserve else None)
+        staged.commit(st0.mtime_ns if "times" in ctx.preserve else None)
         stamp = sink_fs.stamp(dst, rel)
         _test_delay()  # committed, not yet journaled: the next run adopts it
         return {"checksum": digest, "status": "verified", "action": "copied", "dst": stamp}
@@ -929,6 +969,7 @@ def _unit_record(ctx: CopyContext, f: PlannedFile, unit: ConcatUnit, reason: str
 
 
 MAX_PROBLEMS = 1000  # most differences one --verify task reports by name
+MAX_WARNINGS = 50  # most distinct warnings one task reports
 
 
 def _limits(ctx: CopyContext, dst: Location) -> TokenBucket:
@@ -966,6 +1007,7 @@ def run_task(ctx: CopyContext, task: Task) -> dict[str, Any]:
         "bytes": 0,
     }
     problems: list[list[str]] = []
+    warnings: dict[str, int] = {}  # warning -> files (what --preserve could not set)
     lock = threading.Lock()
 
     def one(f: PlannedFile | ConcatUnit) -> None:
@@ -982,7 +1024,12 @@ def run_task(ctx: CopyContext, task: Task) -> dict[str, Any]:
         if isinstance(f, ConcatUnit):
             records = copy_concat(ctx, locs, f, bucket)
         else:
-            records = [copy_file(ctx, locs, f, bucket)]
+            warn: list[str] = []
+            records = [copy_file(ctx, locs, f, bucket, warn)]
+            if warn:
+                with lock:
+                    for w in dict.fromkeys(warn):
+                        warnings[w] = warnings.get(w, 0) + 1
         assert journal is not None
         for r in records:
             journal.add(r)
@@ -1006,5 +1053,7 @@ def run_task(ctx: CopyContext, task: Task) -> dict[str, Any]:
     if ctx.verify_only:
         counts["problems"] = problems
         counts["differ"] = counts["failed"]
+    if warnings:
+        counts["warnings"] = dict(sorted(warnings.items())[:MAX_WARNINGS])
     counts["task_ms"] = round((time.monotonic() - started) * 1000)
     return counts

@@ -85,7 +85,45 @@ def _blocking_file(path: str, root: str) -> str:
     return path
 
 
-def describe(exc: BaseException, rel: str, *, src_root: str, dst_root: str) -> str:
+def hdfs_words(exc: BaseException) -> str | None:
+    """What an hdfs-native error means, in words (``None``: not one of its errors).
+
+    hdfs-native raises ``RuntimeError`` with the Rust error's debug text. A read whose block
+    no DataNode can serve ends in ``DataTransferError("All DataNodes failed: [...]")``: an
+    empty list when the NameNode knows no replica, else the DataNodes that were tried; a
+    deleted, truncated or checksum-failing block file all look alike there (measured on
+    Hadoop 3.5's mini cluster), so the words name both.
+
+    Example:
+        >>> hdfs_words(RuntimeError('DataTransferError("All DataNodes failed: []")'))
+        'missing block (no DataNode holds a replica)'
+    """
+    if not isinstance(exc, RuntimeError):
+        return None
+    text = str(exc)
+    if "All DataNodes failed: []" in text:
+        return "missing block (no DataNode holds a replica)"
+    if "All DataNodes failed" in text:
+        n = text.count("DatanodeInfoProto")
+        tried = f"{n} DataNode{'s' if n != 1 else ''}" if n else "every DataNode"
+        return (
+            f"missing or corrupt block ({tried} holding it failed to serve it: block file gone "
+            "or truncated, or checksum error)"
+        )
+    if text.startswith("BlocksNotFound"):
+        return "missing block (no block locations)"
+    if text.startswith("ChecksumError") or "checksums didn't match" in text:
+        return "checksum error"
+    if "AccessControlException" in text:
+        return "permission denied"
+    if text.startswith("FileNotFound"):
+        return "no such file"
+    return None
+
+
+def describe(
+    exc: BaseException, rel: str, *, src_root: str, dst_root: str, hdfs_side: str = "DST"
+) -> str:
     """One file's failure ``exc`` in words, ``<what>: <where>`` (see the module docstring).
 
     Args:
@@ -93,10 +131,14 @@ def describe(exc: BaseException, rel: str, *, src_root: str, dst_root: str) -> s
         rel: the file's relative path.
         src_root: the source root (OS paths below it are shown as ``SRC/…``).
         dst_root: the target root (``DST/…``).
+        hdfs_side: ``SRC`` or ``DST``: which side an HDFS error (see :func:`hdfs_words`) is
+            named on (hdfs-native's errors carry no path).
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    if isinstance(exc, LakeshiftError) and isinstance(exc.__cause__, OSError | ClientError):
+    if isinstance(exc, LakeshiftError) and isinstance(
+        exc.__cause__, OSError | ClientError | BotoCoreError
+    ):
         return describe(exc.__cause__, rel, src_root=src_root, dst_root=dst_root)
     if isinstance(exc, NotAFileError):
         return f"{exc.strerror}: {_where(exc.filename, rel, src_root, dst_root)}"
@@ -106,6 +148,8 @@ def describe(exc: BaseException, rel: str, *, src_root: str, dst_root: str) -> s
         return f"{words}: DST/{rel}"
     if isinstance(exc, BotoCoreError):
         name = type(exc).__name__
+        if name in ("NoCredentialsError", "PartialCredentialsError"):
+            return f"no S3 credentials here (environment, profile or role): DST/{rel}"
         words = "timed out talking to the store" if "Timeout" in name else "cannot reach the store"
         return f"{words} ({name}): DST/{rel}"
     if isinstance(exc, OSError):
@@ -120,6 +164,9 @@ def describe(exc: BaseException, rel: str, *, src_root: str, dst_root: str) -> s
             return f"{strerror(exc)}: {_where(path, rel, src_root, dst_root)}"
     if isinstance(exc, LakeshiftError):
         return " ".join(str(exc).split())[:300]
+    on_hdfs = hdfs_words(exc)
+    if on_hdfs:
+        return f"{on_hdfs}: {hdfs_side}/{rel}"
     text = " ".join(str(exc).split())[:300]
     return f"unexpected error ({type(exc).__name__}{': ' + text if text else ''}): DST/{rel}"
 

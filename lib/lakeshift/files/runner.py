@@ -56,6 +56,7 @@ from lakeshift.files.throttle import RequestBudget, limiter_path, remove_limiter
 from lakeshift.log import redact
 from lakeshift.sinks import fs as sink_fs
 from lakeshift.sources import fs as source_fs
+from lakeshift.sources.aws import DriverAws
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -79,6 +80,8 @@ class Summary:
     ``--symlinks skip``...); ``failed_files`` every file that failed, with the reason.
     ``kind`` is ``copy``, ``verify`` or ``repair`` (``--verify [--repair]``); a verification
     fills ``missing``, ``extra`` and ``differing`` (counts) and their ``*_files`` lists.
+    ``warnings`` says, once each, what ``--preserve`` could not keep (a store that holds no
+    such attribute; an owner the run may not set, with the number of files).
     """
 
     run_id: str
@@ -123,6 +126,7 @@ class Summary:
     missing_files: list[str] = field(default_factory=list)
     extra_files: list[str] = field(default_factory=list)
     differing_files: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -159,6 +163,7 @@ class Summary:
         ]
         if self.phases:
             lines.append("  phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.phases.items()))
+        lines += [f"  WARNING {w}" for w in self.warnings[:50]]
         lines += [f"  FAILED {f['path']}: {f['reason']}" for f in self.failed_files[:50]]
         lines += [f"  SKIPPED {f['path']}: {f['reason']}" for f in self.skipped[:50]]
         big = gone.upper()
@@ -254,10 +259,24 @@ def _run_tasks(
             return list(threads.map(lambda t: run_task(ctx, t), tasks))
     sc = spark.sparkContext
     sc.setJobDescription(f"lakeshift files {ctx.run_id}: {len(tasks)} tasks")
+    # executors get the driver's S3 identity in the closure (never in ctx, logs or reports)
+    aws = _driver_aws(ctx)
+
+    def part(it: Any) -> list[dict[str, Any]]:
+        if aws is not None:
+            aws.install()
+        return [run_task(ctx, t) for t in it]
+
     # largest tasks first (plan order): the scheduler hands out partitions in index order
     rdd = sc.parallelize(tasks, len(tasks))  # exactly one task per partition
     # one small dict of counts per task comes back (file records stay in the journals)
-    return rdd.mapPartitions(lambda it: [run_task(ctx, t) for t in it]).collect()
+    return rdd.mapPartitions(part).collect()
+
+
+def _driver_aws(ctx: CopyContext) -> DriverAws | None:
+    """The driver's AWS identity when the run touches S3 (else ``None``: nothing to hand on)."""
+    kinds = {source_fs.resolve_kind(u) for u in (ctx.src, ctx.dst, ctx.state)}
+    return DriverAws.capture() if "s3" in kinds else None
 
 
 def _executors(spark: SparkSession | None) -> int:
@@ -269,6 +288,36 @@ def _executors(spark: SparkSession | None) -> int:
     except Exception:  # not reachable through py4j: assume one machine per slot
         n = int(spark.sparkContext.defaultParallelism)
     return max(1, n)
+
+
+_NOUNS = {
+    "perms": "permissions",
+    "owner": "owners",
+    "group": "groups",
+    "times": "settable modification times",
+}
+
+
+def preserve_notes(preserve: tuple[str, ...], src: str, dst: str) -> list[str]:
+    """What ``--preserve`` cannot keep because a store holds no such attribute, in words.
+
+    Example:
+        >>> preserve_notes(("perms",), "/data", "s3a://b/x")
+        ['perms not preserved: s3a target holds no permissions']
+    """
+    notes = []
+    for where, uri, asked in (
+        ("source", src, [k for k in preserve if k != "times"]),  # every store has an mtime
+        ("target", dst, list(preserve)),
+    ):
+        kind = source_fs.resolve_kind(uri)
+        lost = [k for k in asked if k not in sink_fs.PRESERVABLE.get(kind, ())]
+        if lost:
+            nouns = [_NOUNS[k] for k in lost]
+            words = nouns[0] if len(nouns) == 1 else ", ".join(nouns[:-1]) + " or " + nouns[-1]
+            scheme = uri.split("://", 1)[0] if "://" in uri else kind
+            notes.append(f"{','.join(lost)} not preserved: {scheme} {where} holds no {words}")
+    return notes
 
 
 def _state_rel(dst: source_fs.Location, state: source_fs.Location) -> str | None:
@@ -491,6 +540,7 @@ class _Run:
         self._listing_problems(d)
         keep = concat.outputs if concat else set()
         summary.empty_dirs = len(d.empty_dirs)
+        summary.warnings = preserve_notes(cfg.preserve, cfg.src, cfg.dst)
         self._copy_units(units, loaded, gone=d.gone, pool=pool)
         if cfg.dry_run:
             if cfg.delete and target is not None:
@@ -544,6 +594,7 @@ class _Run:
                 cfg, ctx, tasks, slots, self.spark, state=state, summary=summary, pool=pool
             )
             task_s = [c.get("task_ms", 0) / 1000 for c in counts]
+            summary.warnings += _merge_warnings(counts)
             self.phase("copy")
             self.phases["task_sum"] = round(sum(task_s), 3)
             self.phases["task_max"] = round(max(task_s, default=0.0), 3)
@@ -717,6 +768,15 @@ def _execute(
         raise JobFailedError(f"copy tasks failed ({msg}): run {ctx.run_id}") from exc
     counts: list[dict[str, Any]] = outcome["counts"]
     return counts
+
+
+def _merge_warnings(counts: list[dict[str, Any]]) -> list[str]:
+    """The tasks' warnings, once each, with the number of files: ``<words> (N files)``."""
+    merged: dict[str, int] = {}
+    for c in counts:
+        for w, n in c.get("warnings", {}).items():
+            merged[w] = merged.get(w, 0) + int(n)
+    return [f"{w} ({n} file{'s' if n != 1 else ''})" for w, n in sorted(merged.items())]
 
 
 def _inputs(unit: Unit) -> tuple[PlannedFile, ...]:

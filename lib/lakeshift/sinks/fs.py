@@ -16,6 +16,7 @@ parallel and the object appears only when the upload completes (abort drops it).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import threading
@@ -224,10 +225,112 @@ class Staged:
         self._done = True
 
 
+# the attributes ``--preserve`` can set, by target store kind (S3 and others hold none)
+PRESERVABLE = {
+    "local": ("perms", "owner", "group", "times"),
+    "hdfs": ("perms", "owner", "group", "times"),
+}
+
+
+def _names_to_ids(a: source_fs.Attrs, keep: tuple[str, ...], warn: list[str]) -> tuple[int, int]:
+    """Local uid/gid for ``a`` (``-1``: leave as is): numbers from local sources, else by name."""
+    import grp
+    import pwd
+
+    uid = gid = -1
+    if "owner" in keep:
+        if a.uid is not None:
+            uid = a.uid
+        else:
+            try:
+                uid = pwd.getpwnam(a.owner).pw_uid
+            except KeyError:
+                warn.append(f"owner not preserved: no local user named {a.owner!r}")
+    if "group" in keep:
+        if a.gid is not None:
+            gid = a.gid
+        else:
+            try:
+                gid = grp.getgrnam(a.group).gr_gid
+            except KeyError:
+                warn.append(f"group not preserved: no local group named {a.group!r}")
+    return uid, gid
+
+
+def set_attrs(
+    loc: Location,
+    path: str,
+    a: source_fs.Attrs,
+    keep: tuple[str, ...],
+    *,
+    fd: int | None = None,
+) -> list[str]:
+    """Set the ``perms``/``owner``/``group`` of ``a`` named in ``keep`` on file ``path``.
+
+    The open local descriptor ``fd`` is used when given. Returns warnings in words for what
+    could not be set.
+
+    Owner and group are set before the permission bits (a change of owner may clear set-id
+    bits). A refusal to change them (not root; not the HDFS superuser) is a warning, not a
+    failure: the file's bytes are still copied.
+
+    Raises:
+        OSError: the permission bits could not be set on a local file.
+    """
+    warn: list[str] = []
+    who = tuple(k for k in ("owner", "group") if k in keep)
+    if loc.kind == "local":
+        uid, gid = _names_to_ids(a, keep, warn)
+        if uid != -1 or gid != -1:
+            try:
+                if fd is not None:
+                    os.fchown(fd, uid, gid)
+                else:
+                    os.chown(path, uid, gid)
+            except PermissionError:
+                warn.append(
+                    f"{','.join(who)} not preserved: changing them needs root (operation not "
+                    "permitted)"
+                )
+        if "perms" in keep:
+            if fd is not None:
+                os.fchmod(fd, a.mode)
+            else:
+                os.chmod(path, a.mode)
+        return warn
+    if loc.kind != "hdfs":
+        return warn
+    from lakeshift.sources.hdfs import native_client
+
+    client = native_client(loc.fs)
+    if who:
+        owner = (a.owner or (str(a.uid) if a.uid is not None else "")) if "owner" in who else ""
+        group = (a.group or (str(a.gid) if a.gid is not None else "")) if "group" in who else ""
+        try:
+            client.set_owner(path, owner or None, group or None)
+        except Exception as exc:
+            warn.append(f"{','.join(who)} not preserved: {_hdfs_refusal(exc)}")
+    if "perms" in keep:
+        try:
+            client.set_permission(path, a.mode)
+        except Exception as exc:
+            warn.append(f"perms not preserved: {_hdfs_refusal(exc)}")
+    return warn
+
+
+def _hdfs_refusal(exc: BaseException) -> str:
+    """Why the NameNode refused an attribute change, in words (no Java stack)."""
+    text = str(exc)
+    if "AccessControlException" in text or isinstance(exc, PermissionError):
+        return "the NameNode refused (permission denied; owners need the HDFS superuser)"
+    return f"the NameNode refused ({type(exc).__name__})"
+
+
 def commit(loc: Location, staging: str, rel: str, mtime_ns: int | None = None) -> None:
     """Move ``staging`` to its final name ``rel`` (replacing it) and optionally set its mtime.
 
-    ``mtime_ns`` is applied where the store allows it (local paths); elsewhere it is ignored.
+    ``mtime_ns`` is applied where the store allows it (local paths; HDFS: milliseconds, the
+    access time set to the same); elsewhere it is ignored.
 
     Raises:
         SinkError: the move failed.
@@ -236,6 +339,8 @@ def commit(loc: Location, staging: str, rel: str, mtime_ns: int | None = None) -
     try:
         if mtime_ns is not None and loc.kind == "local":
             os.utime(staging, ns=(mtime_ns, mtime_ns))
+        elif mtime_ns is not None and loc.kind == "hdfs":
+            _hdfs_times(loc, staging, mtime_ns)
         if loc.kind == "local":
             _in_dir(loc, _parent(final), lambda: os.replace(staging, final))
         else:
@@ -274,8 +379,21 @@ def put_object(loc: Location, rel: str, data: bytes) -> str:
     return ""
 
 
+def _hdfs_times(loc: Location, path: str, mtime_ns: int) -> None:
+    from lakeshift.sources.hdfs import native_client
+
+    ms = mtime_ns // 1_000_000
+    try:  # the access time is unsigned in hdfs-native: set it to the mtime (as local utime)
+        native_client(loc.fs).set_times(path, ms, ms)
+    except RuntimeError as exc:
+        raise OSError(errno.EPERM, f"cannot set times ({_hdfs_refusal(exc)})", path) from exc
+
+
 def set_mtime(loc: Location, rel: str, mtime_ns: int) -> bool:
     """Set the modification time of ``rel`` where the store allows it; True when set."""
+    if loc.kind == "hdfs":
+        _hdfs_times(loc, loc.path(rel), mtime_ns)
+        return True
     if loc.kind != "local":
         return False
     os.utime(loc.path(rel), ns=(mtime_ns, mtime_ns))

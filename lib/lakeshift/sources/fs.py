@@ -244,6 +244,14 @@ def s3_client(loc: Location) -> Any:
         return _CLIENTS[key]
 
 
+def forget_s3_clients() -> None:
+    """Drop this process's cached S3 filesystems and clients (made with older credentials)."""
+    with _CACHE_LOCK:
+        for key in [k for k in _CACHE if k[0] == "s3"]:
+            del _CACHE[key]
+        _CLIENTS.clear()
+
+
 def bucket_key(path: str) -> tuple[str, str]:
     """``(bucket, key)`` of an S3 filesystem path ``bucket/key``."""
     bucket, _, key = path.partition("/")
@@ -281,6 +289,21 @@ def resolve(uri: str, s3: S3Options | None = None) -> Location:
     except (OSError, ValueError, ImportError) as exc:
         raise UsageError(f"no filesystem for {uri!r}: {exc}") from exc
     return Location(uri, fs, root.rstrip("/"), scheme)
+
+
+def resolve_kind(uri: str) -> str:
+    """The :attr:`Location.kind` :func:`resolve` gives ``uri``, without resolving it.
+
+    Example:
+        >>> [resolve_kind(u) for u in ("/a", "file:/a", "s3a://b/k", "viewfs://c/x", "gs://b")]
+        ['local', 'local', 's3', 'hdfs', 'gs']
+    """
+    scheme, sep, _ = uri.partition("://")
+    if not sep or scheme == "file":
+        return "local"
+    if scheme in S3_SCHEMES:
+        return "s3"
+    return "hdfs" if scheme in HDFS_SCHEMES else scheme
 
 
 def _reserved(rel: str, reserved: tuple[str, ...]) -> bool:
@@ -614,6 +637,61 @@ def stat(
     return FileEntry(
         rel, int(info.size or 0), mtime, info.type == pafs.FileType.Directory, ctime_ns=mtime
     )
+
+
+@dataclass(frozen=True)
+class Attrs:
+    """The attributes ``--preserve`` copies: permission bits, owner and group.
+
+    Attributes:
+        mode: permission bits (``0o7777`` at most).
+        owner: the owner's name (``""`` when it has none here).
+        group: the group's name (``""`` when it has none here).
+        uid: the owner's number (local files only).
+        gid: the group's number (local files only).
+    """
+
+    mode: int
+    owner: str = ""
+    group: str = ""
+    uid: int | None = None
+    gid: int | None = None
+
+
+def attrs(loc: Location, rel: str) -> Attrs | None:
+    """Permission bits, owner and group of ``rel`` (local: of what a link points to).
+
+    ``None`` where the store keeps none (S3, other stores) or the file is gone.
+    """
+    if loc.kind == "local":
+        import grp
+        import pwd
+
+        try:
+            st = os.stat(loc.path(rel))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            owner = pwd.getpwuid(st.st_uid).pw_name
+        except KeyError:
+            owner = ""
+        try:
+            group = grp.getgrgid(st.st_gid).gr_name
+        except KeyError:
+            group = ""
+        return Attrs(stat_mod.S_IMODE(st.st_mode), owner, group, st.st_uid, st.st_gid)
+    if loc.kind == "hdfs":
+        from lakeshift.sources.hdfs import file_status
+
+        status = file_status(loc.fs, loc.path(rel))
+        if status is None:
+            return None
+        return Attrs(
+            int(status.get("permission") or 0) & 0o7777,
+            str(status.get("owner") or ""),
+            str(status.get("group") or ""),
+        )
+    return None
 
 
 class NotAFileError(OSError):

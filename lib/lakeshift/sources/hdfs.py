@@ -109,6 +109,15 @@ def hdfs_filesystem(scheme: str, netloc: str) -> pafs.FileSystem:
         return _CACHE[key]
 
 
+def native_client(fs: pafs.FileSystem) -> Any:
+    """The ``hdfs_native.Client`` behind a filesystem of :func:`hdfs_filesystem` (else ``None``).
+
+    For what pyarrow's interface has no call for: permissions, owners, times.
+    """
+    inner = getattr(getattr(fs, "handler", None), "fs", None)
+    return getattr(inner, "client", None)
+
+
 def file_status(fs: pafs.FileSystem, path: str) -> dict[str, Any] | None:
     """HDFS metadata of ``path`` (``permission``, ``owner``, ``group`` …), ``None`` when gone."""
     handler = getattr(fs, "handler", None)
