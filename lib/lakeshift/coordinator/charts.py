@@ -285,7 +285,7 @@ def usage_chart(jobs: Sequence[JobUse], limit: int = MAX_JOBS) -> bytes:
     ex.invert_yaxis()
     ex.xaxis.get_major_locator().set_params(integer=True)
     ex.set_xlabel("executors")
-    ex.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, fontsize="small")
+    fig.legend(loc="outside lower center", ncols=2, fontsize="small")
     ex.set_title("executors: asked vs peak alive")
     util.barh(y, [100 * j.utilisation for j in shown], color=UTIL_COLOUR)
     for v, j in zip(y, shown, strict=True):
