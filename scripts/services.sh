@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs the real services the integration tests start (PostgreSQL, MariaDB from Debian
-# packages; a MongoDB wire-protocol server). Tests start and stop their own instances on loopback
+# packages; a MongoDB wire-protocol server) and the headless browser the HTML report test renders
+# its page with (Chromium, Debian package). Tests start and stop their own instances on loopback
 # in temporary folders; this script only makes the binaries present. Idempotent and quick when
 # everything is installed. Usage: scripts/services.sh install
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(postgresql mariadb-server)
+APT_PACKAGES=(postgresql mariadb-server chromium)
 
 need_apt=()
 dpkg -s postgresql >/dev/null 2>&1 || need_apt+=(postgresql)
 dpkg -s mariadb-server >/dev/null 2>&1 || need_apt+=(mariadb-server)
+dpkg -s chromium >/dev/null 2>&1 || need_apt+=(chromium)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != "0" ] && ! command -v sudo >/dev/null; then

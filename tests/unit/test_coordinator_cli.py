@@ -77,10 +77,20 @@ def test_report_html(state_dir: Path) -> None:
         "<h2>Tables</h2>",
         "Audit log",
         "3 rows differ: mismatch",
-        "<polyline",
+        "Latency per job per cluster",
+        "Requested vs used",
     ):
         assert part in page
-    audit = len(StateStore.open(state_dir / "state.db").audit())
+    # charts as inline PNGs: states, DONE over time, latency (the fake cluster's jobs timed by
+    # the coordinator's clock); no event logs, so requested vs used says so in words
+    assert page.count('<img src="data:image/png;base64,') == 3
+    assert "latency of 4 jobs on 1 clusters (x)" in page
+    assert "no Spark event logs collected yet" in page
+    assert "<script" not in page and "<svg" not in page
+    store = StateStore.open(state_dir / "state.db")
+    audit = len(store.audit())
+    assert sum(1 for j in store.jobs() if j.finished_at) == 4
+    store.close()
     # buckets (head + counts), gates (head; no deviation reported), Spark jobs (head; the fake
     # cluster writes no event logs), tables, audit log
     assert page.count("<tr>") == 2 + 1 + 1 + (1 + 3) + (1 + audit)

@@ -6,6 +6,10 @@ per second since the run started), ETA (declared bytes of the tables not loaded 
 by table count when nothing reported bytes), the validation deviations, failures with their last
 error, and the audit log. Where a finished load reported no byte count, its declared ``size:``
 is counted instead and the views say "estimated".
+
+The HTML report's charts (:mod:`lakeshift.coordinator.charts`, matplotlib PNGs inlined as
+``data:`` URIs) are fed plain data prepared here: tables per bucket and state, DONE tables over
+time from the audit log, latency per job per cluster, and executors asked vs used per job.
 """
 
 from __future__ import annotations
@@ -86,6 +90,9 @@ class Snapshot:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     buckets: dict[str, int] = field(default_factory=dict)
     spark_jobs: list[dict[str, Any]] = field(default_factory=list)  # slowest first
+    # every finished job's latency: table, kind, cluster, seconds, measured ("event log" when
+    # its Spark event log gave the wall time, else "submitted to finished")
+    job_times: list[dict[str, Any]] = field(default_factory=list)
     moved_bytes: int = 0  # bytes the load jobs reported moving
     estimated_tables: int = 0  # loaded tables counted by their declared size
 
@@ -140,6 +147,56 @@ def spark_job(job: Any, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def job_time(job: Any, spark: dict[str, Any] | None) -> dict[str, Any] | None:
+    """One finished job's latency: the event log's wall time, else submitted to finished.
+
+    ``None`` for a job that has not finished (or has neither figure).
+    """
+    base = {"table": job.table_name, "kind": job.kind, "cluster": job.cluster}
+    wall = float((spark or {}).get("wall_seconds") or 0.0)
+    if wall > 0:
+        return {**base, "seconds": wall, "measured": "event log"}
+    if job.finished_at and job.submitted_at:
+        seconds = max(0.0, float(job.finished_at) - float(job.submitted_at))
+        return {**base, "seconds": seconds, "measured": "submitted to finished"}
+    return None
+
+
+def bucket_states(counts: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Tables per operator bucket, split by state: ``{bucket: {state: tables}}``.
+
+    Example:
+        >>> bucket_states({"LOADING": 2, "DONE": 1})["loading"]
+        {'START_POINT': 0, 'LOADING': 2}
+    """
+    return {b: {s.value: counts.get(s.value, 0) for s in states} for b, states in BUCKETS.items()}
+
+
+def done_steps(audit: list[tuple[Any, ...]]) -> list[tuple[float, int]]:
+    """Tables DONE after each change, from audit rows ``(id, at, table, from, to, …)``.
+
+    Starts at the first audit row with 0; a transition into DONE adds one, one out of DONE (a
+    rollback) takes one away; ends at the last audit row. Empty without audit rows.
+
+    Example:
+        >>> done_steps([(1, 10.0, "a", "PENDING", "LOADING"), (2, 40.0, "a", "CUT_OVER", "DONE")])
+        [(10.0, 0), (40.0, 1)]
+    """
+    if not audit:
+        return []
+    points = [(float(audit[0][1]), 0)]
+    done = 0
+    for row in audit:
+        to, frm = row[4], row[3]
+        if (to == "DONE") == (frm == "DONE"):
+            continue
+        done += 1 if to == "DONE" else -1
+        points.append((float(row[1]), done))
+    if float(audit[-1][1]) > points[-1][0]:
+        points.append((float(audit[-1][1]), done))
+    return points
+
+
 def detail_text(row: TableRow) -> str:
     """The table's latest figure in words: lag, deviation or bytes moved."""
     d = row.details
@@ -181,6 +238,7 @@ def snapshot(store: StateStore, audit_limit: int | None = 50, now: float | None 
         eta = len(open_rows) / per_hour * 3600
     metrics: dict[str, dict[str, Any]] = {}
     spark_jobs: list[dict[str, Any]] = []
+    job_times: list[dict[str, Any]] = []
     for job in store.jobs():
         m = metrics.setdefault(job.table_name, {"jobs": 0, "seconds": 0.0})
         m["jobs"] += 1
@@ -189,9 +247,14 @@ def snapshot(store: StateStore, audit_limit: int | None = 50, now: float | None 
         if job.metrics:
             with contextlib.suppress(ValueError):
                 m[job.kind] = json.loads(job.metrics)
+        spark: dict[str, Any] | None = None
         if job.spark:
             with contextlib.suppress(ValueError, TypeError):
-                spark_jobs.append(spark_job(job, json.loads(job.spark)))
+                spark = json.loads(job.spark)
+                spark_jobs.append(spark_job(job, spark))
+        timed = job_time(job, spark if isinstance(spark, dict) else None)
+        if timed is not None:
+            job_times.append(timed)
     return Snapshot(
         run_id=store.get_meta("run_id") or "?",
         now=now,
@@ -214,6 +277,7 @@ def snapshot(store: StateStore, audit_limit: int | None = 50, now: float | None 
         metrics=metrics,
         buckets=buckets(dict(counts)),
         spark_jobs=sorted(spark_jobs, key=lambda j: -float(j["wall_seconds"])),
+        job_times=job_times,
         moved_bytes=moved_bytes,
         estimated_tables=len(loaded) - len(moved),
     )
@@ -307,54 +371,73 @@ def render(snap: Snapshot, max_rows: int = 40) -> Any:
 
 
 # ---- HTML ----------------------------------------------------------------------------------
-def _svg_bar(counts: dict[str, int]) -> str:
-    total = sum(counts.values()) or 1
-    x = 0.0
-    rects = []
-    for s in State:
-        n = counts.get(s.value, 0)
-        if not n:
-            continue
-        w = 600 * n / total
-        rects.append(
-            f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="28" fill="{STATE_COLOURS[s.value]}">'
-            f"<title>{s.value}: {n}</title></rect>"
+def _img(png: bytes, alt: str) -> str:
+    from lakeshift.coordinator.charts import data_uri
+
+    return f'<p><img src="{data_uri(png)}" alt="{html.escape(alt)}"></p>'
+
+
+def chart_sections(snap: Snapshot) -> dict[str, str]:
+    """The report's charts as ``<img>`` fragments (a line of text where there is no data)."""
+    from lakeshift.coordinator import charts
+
+    per_bucket = bucket_states(snap.counts)
+    out = {
+        "states": _img(
+            charts.state_chart(per_bucket, STATE_COLOURS),
+            "tables per bucket: "
+            + ", ".join(f"{b} {sum(states.values())}" for b, states in per_bucket.items()),
         )
-        x += w
-    legend = " ".join(
-        f'<span class="sw" style="background:{STATE_COLOURS[s.value]}"></span>{s.value} '
-        f"{counts.get(s.value, 0)}"
-        for s in State
+    }
+    steps = done_steps(snap.audit)
+    out["progress"] = (
+        _img(
+            charts.done_chart(steps, len(snap.tables)),
+            f"DONE tables over time: {steps[-1][1]} of {len(snap.tables)}",
+        )
+        if steps and snap.tables
+        else "<p>no progress yet</p>"
     )
-    return f'<svg width="600" height="28" role="img">{"".join(rects)}</svg><p>{legend}</p>'
-
-
-def _svg_progress(audit: list[tuple[Any, ...]], total: int) -> str:
-    points = [(float(a[1]), a[4]) for a in audit if a[4] in ("DONE",) or a[3] == "DONE"]
-    if not audit or total == 0:
-        return "<p>no progress yet</p>"
-    t0 = float(audit[0][1])
-    t1 = max(float(audit[-1][1]), t0 + 1e-6)
-    done = 0
-    coords = [(0.0, 0)]
-    for at, to in points:
-        done += 1 if to == "DONE" else -1
-        coords.append((at - t0, done))
-    coords.append((t1 - t0, done))
-    w, h = 600, 160
-    pts = " ".join(f"{w * x / (t1 - t0):.1f},{h - h * y / total:.1f}" for x, y in coords)
-    return (
-        f'<svg width="{w}" height="{h + 20}" role="img"><rect width="{w}" height="{h}" '
-        f'fill="#fafafa" stroke="#ccc"/><polyline points="{pts}" fill="none" stroke="#2e7d32" '
-        f'stroke-width="2"/><text x="4" y="{h + 15}" font-size="11">0s</text>'
-        f'<text x="{w - 80}" y="{h + 15}" font-size="11">{format_duration(t1 - t0)}</text>'
-        f'<text x="4" y="12" font-size="11">{total} tables</text></svg>'
+    times = [
+        charts.JobTime(f"{j['table']}/{j['kind']}", j["cluster"], j["seconds"], j["measured"])
+        for j in snap.job_times
+    ]
+    clusters = sorted({t.cluster for t in times})
+    out["latency"] = (
+        _img(
+            charts.latency_chart(times),
+            f"latency of {len(times)} jobs on {len(clusters)} clusters ({', '.join(clusters)})",
+        )
+        if times
+        else "<p>no finished jobs yet</p>"
     )
+    uses = [
+        charts.JobUse(
+            f"{j['table']}/{j['kind']}",
+            j["cluster"],
+            j["requested_executors"],
+            int(j["peak_executors"]),
+            float(j["utilisation"]),
+        )
+        for j in snap.spark_jobs
+    ]
+    out["usage"] = (
+        _img(charts.usage_chart(uses), f"executors asked vs peak alive of {len(uses)} jobs")
+        if uses
+        else "<p>no Spark event logs collected yet (local and standalone client-mode jobs "
+        "write them)</p>"
+    )
+    return out
 
 
 def render_html(snap: Snapshot) -> str:
-    """A self-contained HTML dashboard page (inline CSS and SVG, no scripts, no external files)."""
+    """A self-contained HTML dashboard page.
+
+    Inline CSS, the charts as PNG ``data:`` URIs (:func:`chart_sections`); no scripts, no
+    external files.
+    """
     e = html.escape
+    chart = chart_sections(snap)
     rows = []
     for r in snap.tables:
         m = snap.metrics.get(r.name, {})
@@ -408,17 +491,19 @@ def render_html(snap: Snapshot) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>lakeshift run {e(snap.run_id)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
 table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ddd;padding:3px 6px}}
-th{{background:#f0f0f0}}.sw{{display:inline-block;width:10px;height:10px;margin:0 3px 0 10px}}
+th{{background:#f0f0f0}}img{{max-width:100%;height:auto}}
 {styles}</style></head><body>
 <h1>lakeshift run {e(snap.run_id)}{" (paused)" if snap.paused else ""}</h1>
 <p>Generated {_when(snap.now)} UTC. {done}/{len(snap.tables)} tables DONE,
 {human_bytes(snap.done_bytes)} of {human_bytes(snap.total_bytes)} loaded{est};
 throughput {human_bytes(rate)}/s ({snap.tables_per_hour:.1f} tables/h); ETA {eta}.</p>
 <h2>Where the tables are</h2><table><tr>{bucket_head}</tr><tr>{bucket_row}</tr></table>
-<h2>State distribution</h2>{_svg_bar(snap.counts)}
-<h2>Progress over time</h2>{_svg_progress(snap.audit, len(snap.tables))}
+<h2>State distribution</h2>{chart["states"]}
+<h2>Progress over time</h2>{chart["progress"]}
 <h2>Validation gates</h2><table><tr><th>table</th><th>state</th><th>result</th><th>report</th>
 <th>approved by</th></tr>{gate_rows}</table>
+<h2>Latency per job per cluster</h2>{chart["latency"]}
+<h2>Requested vs used</h2>{chart["usage"]}
 <h2>Spark jobs, slowest first: requested vs used</h2><table><tr><th>table</th><th>job</th>
 <th>cluster</th><th>wall s</th><th>slowest stage</th><th>executors asked</th><th>peak alive</th>
 <th>utilisation</th><th>peak heap</th><th>spill</th><th>failed tasks</th><th>advice</th></tr>

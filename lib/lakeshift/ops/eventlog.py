@@ -1,8 +1,10 @@
 """Job metrics from Spark's own event logs, read as a stream (one JSON line at a time).
 
 Pure folding of events into :class:`JobMetrics`; the only I/O is :func:`read_event_log`, which
-opens a local file or folder (plain, or ``.zstd`` as Spark 4 writes with
-``spark.eventLog.compress=true``) and feeds lines to :func:`metrics_from_events`.
+opens a file or a rolling-log folder (plain, or ``.zstd`` as Spark 4 writes with
+``spark.eventLog.compress=true``) on a local disk, HDFS (``hdfs://``) or S3 (``s3a://``,
+``s3://``) through the file copy's filesystem layer (:mod:`lakeshift.sources.fs`) and feeds its
+lines to :func:`metrics_from_events` as they are read (one buffer at a time, never the whole log).
 
 Example:
     >>> lines = [
@@ -15,15 +17,21 @@ Example:
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import UsageError
+
+if TYPE_CHECKING:
+    from lakeshift.sources.fs import Location, S3Options
+
+#: Bytes read from the store at a time (one request per buffer on S3).
+READ_BUFFER = 1 << 20
 
 
 def event_log_conf(folder: str) -> dict[str, str]:
@@ -180,40 +188,78 @@ def _task_end(m: JobMetrics, ev: dict[str, Any]) -> None:
     m.peak_jvm_heap_bytes = max(m.peak_jvm_heap_bytes, int(heap))
 
 
-def _log_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        # rolling logs (spark.eventLog.rolling.enabled) keep events_<n>_<app> files in a folder
-        # (Spark 4's default): events_<n>_<app>[.zstd], in order of n, beside appstatus_<app>
-        files = [p for p in path.iterdir() if p.is_file() and p.name.startswith("events_")]
-        return sorted(files, key=lambda p: int(p.name.split("_")[1]))
-    return [path]
+def _event_file_index(name: str) -> int:
+    """``n`` of a rolling log's ``events_<n>_<app>[.zstd]`` file.
+
+    Example:
+        >>> _event_file_index("events_12_local-1700000000000.zstd")
+        12
+    """
+    try:
+        return int(name.split("_")[1])
+    except (IndexError, ValueError) as exc:
+        raise UsageError(f"expected events_<n>_<app>[.zstd], found {name!r}") from exc
 
 
-def _lines(path: Path) -> Iterator[str]:
-    import io
+def _log_files(loc: Location) -> list[str]:
+    """The log's files relative to ``loc`` (``[""]``: ``loc`` is the file), in event order."""
+    from lakeshift.sources import fs
 
+    entry = fs.stat(loc, "")
+    if entry is None:
+        raise UsageError(f"{loc.uri}: no such event log")
+    if not entry.is_dir:
+        return [""]
+    # rolling logs (spark.eventLog.rolling.enabled, Spark 4's default) keep events_<n>_<app>
+    # files in a folder eventlog_v2_<app>, in order of n, beside appstatus_<app>
+    names = [
+        e.rel
+        for e in fs.list_tree(loc)
+        if not e.is_dir and "/" not in e.rel and e.rel.startswith("events_")
+    ]
+    if not names:
+        raise UsageError(f"{loc.uri}: no events_<n>_<app> files in this event-log folder")
+    return sorted(names, key=_event_file_index)
+
+
+def _lines(loc: Location) -> Iterator[str]:
     import pyarrow as pa
 
-    for f in _log_files(path):
-        raw: Any = pa.OSFile(str(f), "rb")
-        if f.suffix == ".zstd":
+    from lakeshift.sources import fs
+
+    for rel in _log_files(loc):
+        name = (rel or loc.root).rsplit("/", 1)[-1]
+        suffix = os.path.splitext(name)[1]
+        if suffix in (".lz4", ".snappy", ".lzf"):
+            raise UsageError(
+                f"{loc.path(rel)}: {suffix} event logs are not readable here; use zstd or none"
+            )
+        raw: Any = fs.open_input(loc, rel)
+        if suffix == ".zstd":
             raw = pa.CompressedInputStream(raw, "zstd")
-        elif f.suffix in (".lz4", ".snappy", ".lzf"):
-            raise UsageError(f"{f}: {f.suffix} event logs are not readable here; use zstd or none")
-        with io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8") as text:
+        buffered = io.BufferedReader(raw, buffer_size=READ_BUFFER)
+        with io.TextIOWrapper(buffered, encoding="utf-8") as text:
             yield from text
 
 
-def read_event_log(path: str | os.PathLike[str]) -> JobMetrics:
+def read_event_log(path: str | os.PathLike[str], s3: S3Options | None = None) -> JobMetrics:
     """Metrics of one application's event log (a file, or a rolling-log folder).
+
+    Args:
+        path: a local path or ``file:`` URI, ``hdfs://namenode:port/…``, or ``s3a://bucket/…``
+            / ``s3://bucket/…`` (credentials from the AWS chain; endpoint from ``s3`` or
+            ``$AWS_ENDPOINT_URL``), as Spark's ``spark.eventLog.dir`` names them.
+        s3: how to reach S3 (default: the environment).
 
     Raises:
         UsageError: no such file or folder, or a codec that cannot be read.
+
+    Example:
+        >>> read_event_log("hdfs://nn:8020/spark-logs/eventlog_v2_app-1")  # doctest: +SKIP
     """
-    p = Path(path)
-    if not p.exists():
-        raise UsageError(f"{p}: no such event log")
-    return metrics_from_events(_lines(p))
+    from lakeshift.sources import fs
+
+    return metrics_from_events(_lines(fs.resolve(os.fspath(path), s3)))
 
 
 def advice(m: JobMetrics) -> list[str]:
