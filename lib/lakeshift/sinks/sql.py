@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from lakeshift.errors import SinkError
+from lakeshift.spark import col
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -307,17 +308,17 @@ def _to_rows(batch: pa.RecordBatch, dialect: DialectName) -> list[tuple[Any, ...
     import pyarrow.compute as pc
 
     cols = []
-    for col in batch.columns:
-        if pa.types.is_timestamp(col.type):
-            naive = col.cast(pa.timestamp("us"))
+    for arr in batch.columns:
+        if pa.types.is_timestamp(arr.type):
+            naive = arr.cast(pa.timestamp("us"))
             if dialect == "sqlite":
                 cols.append(pc.strftime(naive, format="%Y-%m-%dT%H:%M:%S").to_pylist())
                 continue
             cols.append(naive.to_pylist())
-        elif pa.types.is_decimal(col.type) and dialect == "sqlite":
-            cols.append(col.cast(pa.string()).to_pylist())
+        elif pa.types.is_decimal(arr.type) and dialect == "sqlite":
+            cols.append(arr.cast(pa.string()).to_pylist())
         else:
-            cols.append(col.to_pylist())
+            cols.append(arr.to_pylist())
     return list(zip(*cols, strict=True))
 
 
@@ -1031,8 +1032,6 @@ class SqlSink:
         """
         import time
 
-        from pyspark.sql import functions as F
-
         started = time.monotonic()
         fn = partition_loader(
             self.conn_info,
@@ -1043,7 +1042,7 @@ class SqlSink:
             batch_rows=self.batch_rows,
             flush_rows=self.flush_rows,
         )
-        frame = df.select(*[F.col(f"`{c.name}`") for c in table.columns])
+        frame = df.select(*[col(c.name) for c in table.columns])
         totals, parts, skipped = self._run(frame, fn, table.name)
         return LoadResult(
             table.name,

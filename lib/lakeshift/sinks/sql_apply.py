@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import SinkError
+from lakeshift.spark import col
 from lakeshift.sync.columns import DELETED, HIDDEN, ORD, TS
 
 if TYPE_CHECKING:
@@ -119,9 +120,7 @@ def _stage_frame(df: DataFrame) -> DataFrame:
 
     return df.select(
         *[
-            F.to_json(F.col(f"`{f.name}`")).alias(f.name)
-            if _is_complex(f.dataType)
-            else F.col(f"`{f.name}`")
+            F.to_json(col(f.name)).alias(f.name) if _is_complex(f.dataType) else col(f.name)
             for f in df.schema.fields
         ]
     )
@@ -582,9 +581,9 @@ def _my_stage_frame(df: DataFrame) -> DataFrame:
 
     return df.select(
         *[
-            F.to_json(F.col(f"`{f.name}`")).alias(f.name)
+            F.to_json(col(f.name)).alias(f.name)
             if mysql_type(f.dataType) == "LONGTEXT" and f.dataType.simpleString() != "string"
-            else F.col(f"`{f.name}`")
+            else col(f.name)
             for f in df.schema.fields
         ]
     )
