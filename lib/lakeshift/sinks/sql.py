@@ -133,7 +133,10 @@ class Dialect:
             "long": "BIGINT",
             "double": "DOUBLE PRECISION" if pg else "DOUBLE",
             "boolean": "BOOLEAN",
-            "timestamp": "TIMESTAMP(3) WITHOUT TIME ZONE" if pg else "DATETIME(3)",
+            # microseconds, as Spark's timestamps, and the types the sync apply creates: an
+            # instant on PostgreSQL (binary COPY sends the UTC instant), the UTC wall clock on
+            # MySQL/MariaDB (values are formatted in UTC)
+            "timestamp": "TIMESTAMP WITH TIME ZONE" if pg else "DATETIME(6)",
             "binary": "BYTEA" if pg else "LONGBLOB",
         }
         if t == "decimal":
