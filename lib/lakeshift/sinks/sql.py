@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from lakeshift.errors import SinkError
+from lakeshift.sinks.sql_types import DialectName, column_type
 from lakeshift.spark import col
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LEDGER = "lakeshift_load_ledger"
-DialectName = Literal["postgres", "mysql", "sqlite"]
 Mode = Literal["create", "replace", "append"]
 LOAD_RESULT_SCHEMA = "part INT, name STRING, rows LONG, fresh BOOLEAN"
 
@@ -103,47 +103,11 @@ class Dialect:
         return '"' + ident.replace('"', '""') + '"'
 
     def column_type(self, col: SqlColumn) -> str:
-        """The SQL type of a column."""
-        t = col.type
-        if self.name == "sqlite":
-            return {
-                "int": "INTEGER",
-                "long": "INTEGER",
-                "boolean": "INTEGER",
-                "double": "REAL",
-                "binary": "BLOB",
-            }.get(t, "TEXT")
-        pg = self.name == "postgres"
-        if t == "objectid":
-            return "CHAR(24)"
-        if t == "uuid":
-            return "CHAR(36)"
-        if t == "string":
-            if col.max_length is not None and (pg or col.max_length <= 16383):
-                return f"VARCHAR({col.max_length})"
-            return "TEXT" if pg else "LONGTEXT"
-        if t == "json":
-            if col.max_length is not None:
-                return f"VARCHAR({col.max_length})"
-            # MariaDB's JSON is LONGTEXT plus a JSON_VALID check that rejects nesting deeper
-            # than 32 levels; plain LONGTEXT keeps any document (the text is valid JSON anyway)
-            return "JSONB" if pg else "LONGTEXT"
-        simple = {
-            "int": "INTEGER" if pg else "INT",
-            "long": "BIGINT",
-            "double": "DOUBLE PRECISION" if pg else "DOUBLE",
-            "boolean": "BOOLEAN",
-            # microseconds, as Spark's timestamps, and the types the sync apply creates: an
-            # instant on PostgreSQL (binary COPY sends the UTC instant), the UTC wall clock on
-            # MySQL/MariaDB (values are formatted in UTC)
-            "timestamp": "TIMESTAMP WITH TIME ZONE" if pg else "DATETIME(6)",
-            "binary": "BYTEA" if pg else "LONGBLOB",
-        }
-        if t == "decimal":
-            return f"NUMERIC(34, {col.scale or 0})" if pg else f"DECIMAL(34, {col.scale or 0})"
-        if t not in simple:
-            raise SinkError(f"column {col.name}: unknown logical type {t!r}")
-        return simple[t]
+        """The SQL type of a column, from the one type table :mod:`lakeshift.sinks.sql_types`."""
+        try:
+            return column_type(self.name, col.type, max_length=col.max_length, scale=col.scale)
+        except SinkError as exc:
+            raise SinkError(f"column {col.name}: {exc}") from exc
 
     def create_table(self, table: SqlTable, if_not_exists: bool = False, keys: bool = True) -> str:
         """``CREATE TABLE`` with primary and foreign keys (``keys=False``: added later)."""
