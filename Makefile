@@ -24,6 +24,7 @@ lint: setup
 	@$(PY) -m ruff check lib jobs tests scripts
 	@$(PY) -m ruff format --check lib jobs tests scripts
 	@$(PY) -m mypy
+	@PYTHONPATH=lib .venv/bin/lint-imports --no-cache
 	@.venv/bin/hadolint docker/Dockerfile
 
 format: setup

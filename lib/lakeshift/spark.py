@@ -33,7 +33,7 @@ from lakeshift.config.base import StrictModel
 from lakeshift.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import Column, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,20 @@ def sql_string(text: str) -> str:
 def sql_name(name: str) -> str:
     """A column, field or path name as one quoted Spark SQL identifier (any characters)."""
     return "`" + name.replace("`", "``") + "`"
+
+
+def col(name: str, *fields: str) -> Column:
+    """The column ``name`` (or its nested field ``fields[0]``, …), whatever characters they hold.
+
+    ``F.col("a.b")`` means field ``b`` of a struct ``a``, and ``F.col(f"`{name}`")`` breaks on a
+    name holding a backtick; every part here is quoted with :func:`sql_name`.
+
+    Example:
+        >>> df.select(col("we`ird"), col("a.b"), col("s", "x y"))  # doctest: +SKIP
+    """
+    from pyspark.sql import functions as F
+
+    return F.col(".".join(sql_name(n) for n in (name, *fields)))
 
 
 def jars_dir(profile: SparkProfile | None = None) -> Path:

@@ -159,7 +159,7 @@ def main() -> int:
     from lakeshift.nosql.normalise import map_documents, table_frame
     from lakeshift.nosql.transform import document_counter, to_sql_table
     from lakeshift.sinks.sql import TIMING_PREFIX, Connection, SqlSink, SqlTable, TableLoad
-    from lakeshift.spark import SparkProfile, get_or_create
+    from lakeshift.spark import SparkProfile, col, get_or_create
 
     spark, _ = get_or_create(SparkProfile(master="local[2]", app_name="bench-mongo-sql", ui=False))
     parts = args.partitions or spark.sparkContext.defaultParallelism
@@ -267,7 +267,7 @@ def main() -> int:
 
             def body(made: list[SqlTable]) -> None:
                 for frame, st in zip(source, made, strict=True):
-                    writer = frame.select(*[F.col(f"`{c.name}`") for c in st.columns]).write
+                    writer = frame.select(*[col(c.name) for c in st.columns]).write
                     writer = writer.mode("append")
                     for k, v in opts.items():
                         writer = writer.option(k, v)

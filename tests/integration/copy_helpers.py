@@ -15,7 +15,8 @@ def fingerprint(df: Any) -> tuple[int, ...]:
     """(rows, four half-hash sums) of ``df``; equal for equal multisets of rows."""
     from pyspark.sql import functions as F
 
-    cols = [F.coalesce(F.col(f"`{c}`").cast("string"), F.lit("\u2400")) for c in sorted(df.columns)]
+    quoted = ["`" + c.replace("`", "``") + "`" for c in sorted(df.columns)]
+    cols = [F.coalesce(F.col(c).cast("string"), F.lit("\u2400")) for c in quoted]
     h1 = F.xxhash64(*cols)
     h2 = F.xxhash64(F.lit("second-seed"), *cols)
     mask = F.lit(0xFFFFFFFF).cast("long")

@@ -163,8 +163,11 @@ def test_hostile_documents(spark, dump, target, request) -> None:
     cols = "`_id`, `v_num`, `v_str`, `v_dbl`, `v_any`, `when`, `a_b__c`, `größe`"
     rows = {r[0]: r[1:] for r in _fetch(server, f"SELECT {cols} FROM `docs` WHERE `_id` <> 3")}
     assert rows[1][:3] == (5, None, None) and rows[2][:3] == (None, "five", None)
-    assert rows[1][4] == dt.datetime(1850, 6, 1, 12, 0, 0, 250000)
-    assert rows[2][4] == dt.datetime(1899, 12, 31, 23, 59, 59, 999000)
+    # BSON dates are UTC instants: PostgreSQL timestamptz reads back as one, MariaDB's
+    # DATETIME(6) holds the UTC wall clock
+    utc = dt.timezone.utc if pg else None
+    assert rows[1][4] == dt.datetime(1850, 6, 1, 12, 0, 0, 250000, tzinfo=utc)
+    assert rows[2][4] == dt.datetime(1899, 12, 31, 23, 59, 59, 999000, tzinfo=utc)
     assert rows[1][5:] == ("dots", "groß")
     assert rows[6][:3] == (None, None, None)
     v_any = rows[6][3]

@@ -51,7 +51,7 @@ def test_ddl_has_keys_and_quoted_identifiers() -> None:
     assert '"_id" CHAR(24) NOT NULL' in pg and '"_ord1" INTEGER NOT NULL' in pg
     assert 'PRIMARY KEY ("_id", "_ord1")' in pg
     assert 'FOREIGN KEY ("_id") REFERENCES "we_ird" ("_id")' in pg
-    assert '"when" TIMESTAMP(3) WITHOUT TIME ZONE' in pg
+    assert '"when" TIMESTAMP WITH TIME ZONE' in pg
     my = Dialect("mysql").create_table(parent)
     assert "`p` DECIMAL(34, 4)" in my and "PRIMARY KEY (`_id`)" in my and "utf8mb4_bin" in my
 

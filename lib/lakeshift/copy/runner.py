@@ -52,6 +52,7 @@ from lakeshift.sinks import lake as lake_sink
 from lakeshift.sinks.hadoopfs import HadoopFS
 from lakeshift.sources.factory import from_spec
 from lakeshift.sources.lake import LakeSource, parquet_metadata_bytes
+from lakeshift.spark import col
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -248,7 +249,7 @@ def _partition_key(partition_by: list[str]) -> Column:
     return F.concat_ws(
         "\x01",
         *[
-            F.coalesce(F.col(c).cast("string"), F.lit("__HIVE_DEFAULT_PARTITION__"))
+            F.coalesce(col(c).cast("string"), F.lit("__HIVE_DEFAULT_PARTITION__"))
             for c in partition_by
         ],
     )
@@ -272,7 +273,7 @@ def _salted(df: DataFrame, partition_by: list[str], counts: dict[str, int]) -> D
     offset_of = F.create_map(*[F.lit(x) for k, o in sorted(offsets.items()) for x in (k, o)])
     many = [F.lit(x) for k, n in sorted(counts.items()) if n > 1 for x in (k, n)]
     files_for = F.coalesce(F.element_at(F.create_map(*many), key), F.lit(1))
-    row_hash = F.xxhash64(*[F.col(f"`{c}`") for c in df.columns])
+    row_hash = F.xxhash64(*[col(c) for c in df.columns])
     bucket = F.coalesce(
         F.element_at(offset_of, key) + F.pmod(row_hash, files_for),
         F.pmod(F.xxhash64(key), F.lit(total)),  # a value missing from the plan (never expected)

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from lakeshift.errors import SinkError
+from lakeshift.sinks.sql_types import DialectName, column_type
+from lakeshift.spark import col
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -42,7 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LEDGER = "lakeshift_load_ledger"
-DialectName = Literal["postgres", "mysql", "sqlite"]
 Mode = Literal["create", "replace", "append"]
 LOAD_RESULT_SCHEMA = "part INT, name STRING, rows LONG, fresh BOOLEAN"
 
@@ -102,44 +103,11 @@ class Dialect:
         return '"' + ident.replace('"', '""') + '"'
 
     def column_type(self, col: SqlColumn) -> str:
-        """The SQL type of a column."""
-        t = col.type
-        if self.name == "sqlite":
-            return {
-                "int": "INTEGER",
-                "long": "INTEGER",
-                "boolean": "INTEGER",
-                "double": "REAL",
-                "binary": "BLOB",
-            }.get(t, "TEXT")
-        pg = self.name == "postgres"
-        if t == "objectid":
-            return "CHAR(24)"
-        if t == "uuid":
-            return "CHAR(36)"
-        if t == "string":
-            if col.max_length is not None and (pg or col.max_length <= 16383):
-                return f"VARCHAR({col.max_length})"
-            return "TEXT" if pg else "LONGTEXT"
-        if t == "json":
-            if col.max_length is not None:
-                return f"VARCHAR({col.max_length})"
-            # MariaDB's JSON is LONGTEXT plus a JSON_VALID check that rejects nesting deeper
-            # than 32 levels; plain LONGTEXT keeps any document (the text is valid JSON anyway)
-            return "JSONB" if pg else "LONGTEXT"
-        simple = {
-            "int": "INTEGER" if pg else "INT",
-            "long": "BIGINT",
-            "double": "DOUBLE PRECISION" if pg else "DOUBLE",
-            "boolean": "BOOLEAN",
-            "timestamp": "TIMESTAMP(3) WITHOUT TIME ZONE" if pg else "DATETIME(3)",
-            "binary": "BYTEA" if pg else "LONGBLOB",
-        }
-        if t == "decimal":
-            return f"NUMERIC(34, {col.scale or 0})" if pg else f"DECIMAL(34, {col.scale or 0})"
-        if t not in simple:
-            raise SinkError(f"column {col.name}: unknown logical type {t!r}")
-        return simple[t]
+        """The SQL type of a column, from the one type table :mod:`lakeshift.sinks.sql_types`."""
+        try:
+            return column_type(self.name, col.type, max_length=col.max_length, scale=col.scale)
+        except SinkError as exc:
+            raise SinkError(f"column {col.name}: {exc}") from exc
 
     def create_table(self, table: SqlTable, if_not_exists: bool = False, keys: bool = True) -> str:
         """``CREATE TABLE`` with primary and foreign keys (``keys=False``: added later)."""
@@ -307,17 +275,17 @@ def _to_rows(batch: pa.RecordBatch, dialect: DialectName) -> list[tuple[Any, ...
     import pyarrow.compute as pc
 
     cols = []
-    for col in batch.columns:
-        if pa.types.is_timestamp(col.type):
-            naive = col.cast(pa.timestamp("us"))
+    for arr in batch.columns:
+        if pa.types.is_timestamp(arr.type):
+            naive = arr.cast(pa.timestamp("us"))
             if dialect == "sqlite":
                 cols.append(pc.strftime(naive, format="%Y-%m-%dT%H:%M:%S").to_pylist())
                 continue
             cols.append(naive.to_pylist())
-        elif pa.types.is_decimal(col.type) and dialect == "sqlite":
-            cols.append(col.cast(pa.string()).to_pylist())
+        elif pa.types.is_decimal(arr.type) and dialect == "sqlite":
+            cols.append(arr.cast(pa.string()).to_pylist())
         else:
-            cols.append(col.to_pylist())
+            cols.append(arr.to_pylist())
     return list(zip(*cols, strict=True))
 
 
@@ -1031,8 +999,6 @@ class SqlSink:
         """
         import time
 
-        from pyspark.sql import functions as F
-
         started = time.monotonic()
         fn = partition_loader(
             self.conn_info,
@@ -1043,7 +1009,7 @@ class SqlSink:
             batch_rows=self.batch_rows,
             flush_rows=self.flush_rows,
         )
-        frame = df.select(*[F.col(f"`{c.name}`") for c in table.columns])
+        frame = df.select(*[col(c.name) for c in table.columns])
         totals, parts, skipped = self._run(frame, fn, table.name)
         return LoadResult(
             table.name,

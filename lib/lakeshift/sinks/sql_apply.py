@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import SinkError
+from lakeshift.sinks.sql_types import spark_column_type, spark_kind
+from lakeshift.spark import col
 from lakeshift.sync.columns import DELETED, HIDDEN, ORD, TS
 
 if TYPE_CHECKING:
@@ -87,31 +89,15 @@ def jdbc_from_dsn(dsn: str) -> tuple[str, dict[str, str]]:
 
 
 def pg_type(dtype: DataType) -> str:
-    """The PostgreSQL column type for a Spark type (complex types become ``jsonb``)."""
-    name = dtype.simpleString()
-    simple = {
-        "string": "text",
-        "bigint": "bigint",
-        "int": "integer",
-        "smallint": "smallint",
-        "tinyint": "smallint",
-        "double": "double precision",
-        "float": "real",
-        "boolean": "boolean",
-        "timestamp": "timestamptz",
-        "timestamp_ntz": "timestamp",
-        "date": "date",
-        "binary": "bytea",
-    }
-    if name in simple:
-        return simple[name]
-    if name.startswith("decimal"):
-        return name.replace("decimal", "numeric")
-    return "jsonb"
+    """The PostgreSQL column type for a Spark type (complex types become ``jsonb``).
+
+    The shared type table (:mod:`lakeshift.sinks.sql_types`), as the bulk load uses it.
+    """
+    return spark_column_type("postgres", dtype)
 
 
 def _is_complex(dtype: DataType) -> bool:
-    return pg_type(dtype) == "jsonb"
+    return spark_kind(dtype)[0] == "json"
 
 
 def _stage_frame(df: DataFrame) -> DataFrame:
@@ -119,9 +105,7 @@ def _stage_frame(df: DataFrame) -> DataFrame:
 
     return df.select(
         *[
-            F.to_json(F.col(f"`{f.name}`")).alias(f.name)
-            if _is_complex(f.dataType)
-            else F.col(f"`{f.name}`")
+            F.to_json(col(f.name)).alias(f.name) if _is_complex(f.dataType) else col(f.name)
             for f in df.schema.fields
         ]
     )
@@ -504,7 +488,6 @@ def _transaction(  # noqa: PLR0917
 # ``INSERT … SELECT … ON DUPLICATE KEY UPDATE`` and their new children inserted. DDL (which
 # commits implicitly in MySQL) runs only before the transaction; staging tables are dropped after.
 
-_MY_KEY_STRING = "VARCHAR(255)"
 _MY_ORD = "VARCHAR(512) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
 _MY_TAIL = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 
@@ -512,33 +495,15 @@ _MY_TAIL = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 def mysql_type(dtype: DataType, key: bool = False) -> str:
     """The MariaDB/MySQL column type for a Spark type (complex types become JSON text).
 
-    Key columns get indexable types (``VARCHAR(255)``, ``VARBINARY(255)``).
+    Key columns get indexable types (``VARCHAR(255)``, ``VARBINARY(255)``). The shared type
+    table (:mod:`lakeshift.sinks.sql_types`), as the bulk load uses it.
 
     Example:
         >>> from pyspark.sql.types import StringType
         >>> mysql_type(StringType(), key=True)
         'VARCHAR(255)'
     """
-    name = dtype.simpleString()
-    simple = {
-        "string": _MY_KEY_STRING if key else "LONGTEXT",
-        "bigint": "BIGINT",
-        "int": "INT",
-        "smallint": "SMALLINT",
-        "tinyint": "TINYINT",
-        "double": "DOUBLE",
-        "float": "FLOAT",
-        "boolean": "BOOLEAN",
-        "timestamp": "DATETIME(6)",
-        "timestamp_ntz": "DATETIME(6)",
-        "date": "DATE",
-        "binary": "VARBINARY(255)" if key else "LONGBLOB",
-    }
-    if name in simple:
-        return simple[name]
-    if name.startswith("decimal"):
-        return name.upper()
-    return "LONGTEXT"  # JSON text; MariaDB's JSON type rejects documents nested over 32 levels
+    return spark_column_type("mysql", dtype, key=key)
 
 
 def _myq(name: str) -> str:
@@ -582,9 +547,7 @@ def _my_stage_frame(df: DataFrame) -> DataFrame:
 
     return df.select(
         *[
-            F.to_json(F.col(f"`{f.name}`")).alias(f.name)
-            if mysql_type(f.dataType) == "LONGTEXT" and f.dataType.simpleString() != "string"
-            else F.col(f"`{f.name}`")
+            F.to_json(col(f.name)).alias(f.name) if _is_complex(f.dataType) else col(f.name)
             for f in df.schema.fields
         ]
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import SourceError
-from lakeshift.spark import sql_string
+from lakeshift.spark import col, sql_string
 from lakeshift.sync.columns import DELETED, HIDDEN, ORD, TS, pad_ord, pad_ord_col
 from lakeshift.sync.mongo_events import (
     RECORD_DDL,
@@ -119,9 +119,7 @@ def cdf_to_changes(df: DataFrame, keys: Sequence[str]) -> DataFrame:
     data = [c for c in df.columns if c not in CDF_META and c not in HIDDEN]
     return df.where(kind != F.lit("update_preimage")).select(
         *[
-            F.col(f"`{c}`")
-            if c in keys
-            else F.when(is_delete, F.lit(None)).otherwise(F.col(f"`{c}`")).alias(c)
+            col(c) if c in keys else F.when(is_delete, F.lit(None)).otherwise(col(c)).alias(c)
             for c in data
         ],
         F.col("_commit_version").cast("bigint").alias(TS),
@@ -411,7 +409,7 @@ def watermark_high(spark: SparkSession, source: Source, column: str) -> int | No
 
     df = source.read(spark)
     type_name = df.schema[column].dataType.simpleString()
-    row = df.agg(F.max(version_expr(F.col(f"`{column}`"), type_name)).alias("m")).first()
+    row = df.agg(F.max(version_expr(col(column), type_name)).alias("m")).first()
     return None if row is None or row["m"] is None else int(row["m"])
 
 
@@ -427,12 +425,12 @@ def read_watermark_changes(
 
     df = source.read(spark)
     type_name = df.schema[column].dataType.simpleString()
-    ver = version_expr(F.col(f"`{column}`"), type_name)
+    ver = version_expr(col(column), type_name)
     cond = ver <= F.lit(int(high))
     if low is not None:
         cond = cond & (ver > F.lit(int(low)))
     return df.where(cond).select(
-        *[F.col(f"`{c}`") for c in df.columns if c not in HIDDEN],
+        *[col(c) for c in df.columns if c not in HIDDEN],
         ver.alias(TS),
         pad_ord_col(F.lit(0)).alias(ORD),
         F.lit(False).alias(DELETED),
@@ -450,7 +448,7 @@ def key_set_deletes(
 
     gone = target_keys.select(*keys).join(source_keys.select(*keys), list(keys), "left_anti")
     return gone.select(
-        *[F.col(f"`{k}`") for k in keys],
+        *[col(k) for k in keys],
         F.lit(int(ts)).cast("bigint").alias(TS),
         F.lit(pad_ord(1)).alias(ORD),
         F.lit(True).alias(DELETED),
@@ -541,12 +539,12 @@ def read_lake_files(
     # _metadata.file_path is a URI with %-escapes ('+' stays literal): decode it, cut the root
     decoded = F.url_decode(F.regexp_replace(F.col("_metadata.file_path"), r"\+", "%2B"))
     rel = F.expr(f"substr(__p, instr(__p, {sql_string(root)}) + {len(root)})")
-    out = df.select(*[F.col(f"`{c}`") for c in data], decoded.alias("__p"), "_metadata")
+    out = df.select(*[col(c) for c in data], decoded.alias("__p"), "_metadata")
     out = out.withColumn(FILE_COL, rel)
     if not keys:
-        return out.select(*[F.col(f"`{c}`") for c in data], F.col(FILE_COL))
+        return out.select(*[col(c) for c in data], F.col(FILE_COL))
     return out.select(
-        *[F.col(f"`{c}`") for c in data],
+        *[col(c) for c in data],
         F.unix_micros(F.col("_metadata.file_modification_time")).alias(TS),
         F.col(FILE_COL).alias(ORD),
         F.lit(False).alias(DELETED),
@@ -590,14 +588,14 @@ def removed_file_events(
     from_gone = F.col(ORD).isin(list(gone))
     cand = target_rows.where(F.col(ORD).isNull() | from_gone)
     data = [f for f in cand.schema.fields if f.name not in HIDDEN and f.name != FILE_COL]
-    key_cols = [F.col(f"`{k}`") for k in keys]
+    key_cols = [col(k) for k in keys]
     bump_ts = F.coalesce(F.col(TS) + F.lit(1), F.lit(0)).cast("bigint")
     bump_ord = F.concat(F.coalesce(F.col(ORD), F.lit("")), F.lit("/removed"))
     held = None if remaining is None else remaining.select(*key_cols).distinct()
     lost = cand if held is None else cand.join(held, list(keys), "left_anti")
     deletes = lost.select(
         *[
-            F.col(f"`{f.name}`") if f.name in keys else F.lit(None).cast(f.dataType).alias(f.name)
+            col(f.name) if f.name in keys else F.lit(None).cast(f.dataType).alias(f.name)
             for f in data
         ],
         bump_ts.alias(TS),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from lakeshift.spark import col
 from lakeshift.sync.columns import DELETED
 
 if TYPE_CHECKING:
@@ -31,12 +32,12 @@ def split_children(
         element = batch.schema[spec.field].dataType
         elem_type = element.elementType if isinstance(element, ArrayType) else element
         exploded = batch.where(~F.col(DELETED)).select(
-            *[F.col(f"`{k}`").alias(c) for k, c in zip(keys, spec.key_columns, strict=True)],
-            F.posexplode_outer(F.col(f"`{spec.field}`")).alias(spec.index_column, "__elem"),
+            *[col(k).alias(c) for k, c in zip(keys, spec.key_columns, strict=True)],
+            F.posexplode_outer(col(spec.field)).alias(spec.index_column, "__elem"),
         )
         exploded = exploded.where(F.col("__elem").isNotNull())
         if isinstance(elem_type, StructType):
-            values = [F.col(f"__elem.`{f.name}`").alias(f.name) for f in elem_type.fields]
+            values = [col("__elem", f.name).alias(f.name) for f in elem_type.fields]
         else:
             values = [F.col("__elem").alias("value")]
         out[spec.table] = exploded.select(*spec.key_columns, spec.index_column, *values)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lakeshift.errors import UsageError
+from lakeshift.spark import col
 from lakeshift.sync.columns import DELETED, ORD, TS
 
 if TYPE_CHECKING:
@@ -37,10 +38,8 @@ def latest_per_key(df: DataFrame, keys: Sequence[str]) -> DataFrame:
             f"latest_per_key: expected key and change columns, missing {missing or keys}"
         )
     others = [c for c in df.columns if c not in keys]
-    row = F.struct(*[F.col(f"`{c}`") for c in others])
+    row = F.struct(*[col(c) for c in others])
     version = F.struct(F.col(TS), F.col(ORD), F.coalesce(F.col(DELETED), F.lit(False)))
     picked = f"__latest_{uuid.uuid4().hex[:8]}"
-    reduced = df.groupBy(*[F.col(f"`{k}`") for k in keys]).agg(F.max_by(row, version).alias(picked))
-    return reduced.select(
-        *[F.col(f"`{c}`") if c in keys else F.col(f"{picked}.`{c}`") for c in df.columns]
-    )
+    reduced = df.groupBy(*[col(k) for k in keys]).agg(F.max_by(row, version).alias(picked))
+    return reduced.select(*[col(c) if c in keys else col(picked, c) for c in df.columns])

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import UsageError
-from lakeshift.spark import sql_name, sql_string
+from lakeshift.spark import col, sql_name, sql_string
 from lakeshift.validate.normalise import (
     STATE_MISSING,
     STATE_NULL,
@@ -113,7 +113,7 @@ def apply_mapping(df: DataFrame, options: ValidateOptions, side: str) -> DataFra
             raise UsageError(f"rename: columns {unknown} not found on the left side {df.columns}")
         df = df.withColumnsRenamed(options.rename)
     try:
-        casts = {c: F.col(c).cast(t) for c, t in options.casts.items() if c in df.columns}
+        casts = {c: col(c).cast(t) for c, t in options.casts.items() if c in df.columns}
         if casts:
             df = df.withColumns(casts)
         side_filter = options.left_filter if side == "left" else options.right_filter
@@ -625,7 +625,7 @@ def keyless_diff(
 
 
 def _empty_mismatches(spark: SparkSession, key_names: list[str]) -> DataFrame:
-    key_fields = ", ".join(f"`{n}` string" for n in key_names)
+    key_fields = ", ".join(f"{sql_name(n)} string" for n in key_names)
     schema = (
         "key string, class string, columns array<string>, left_count bigint, right_count bigint, "
         "left map<string,string>, right map<string,string>, "
@@ -641,8 +641,8 @@ def _aggregate_exprs(prep: Prepared) -> tuple[list[Column], list[tuple[str, str,
     meta: list[tuple[str, str, str]] = [("*", "count", "a_rows")]
     cols = [(p, f"k{j}") for j, p in enumerate(prep.keys)]
     cols += [(p, f"c{i}") for i, p in enumerate(prep.values)]
-    for n, (plan, col) in enumerate(cols):
-        c = F.col(col)
+    for n, (plan, internal) in enumerate(cols):
+        c = F.col(internal)
         alias = f"a{n}_"
         exprs.append(F.count_if(c.isNull()).alias(alias + "nulls"))
         meta.append((plan.name, "nulls", alias + "nulls"))

@@ -22,7 +22,7 @@ from functools import reduce
 from typing import TYPE_CHECKING
 
 from lakeshift.errors import SinkError, UsageError
-from lakeshift.spark import sql_name
+from lakeshift.spark import col, sql_name
 from lakeshift.validate.api import _source, validate_tables
 from lakeshift.validate.engine import apply_mapping
 from lakeshift.validate.normalise import canonical, plan_columns
@@ -88,10 +88,7 @@ def repair(
     diff = result.mismatches()
     todo = diff.select(
         "class",
-        *[
-            F.col(f"key_canonical.`{k}`").alias(n)
-            for k, n in zip(options.keys, knames, strict=True)
-        ],
+        *[col("key_canonical", k).alias(n) for k, n in zip(options.keys, knames, strict=True)],
     ).localCheckpoint(eager=True)  # fixed before the target changes
 
     def target_cond(alias_src: str) -> Column:
@@ -101,7 +98,7 @@ def repair(
             tkey = canonical(
                 f"t.{sql_name(k)}", _typ(plan.right_type), plan, options, plan.right_char
             )
-            conds.append(F.expr(tkey).eqNullSafe(F.col(f"{alias_src}.`{n}`")))
+            conds.append(F.expr(tkey).eqNullSafe(col(alias_src, n)))
         return reduce(lambda a, b: a & b, conds)
 
     op = f"__op_{tag}"
@@ -128,16 +125,14 @@ def repair(
             for k, n in zip(options.keys, knames, strict=True)
         ]
         inserts = (
-            left.select(
-                *[F.col(f"`{c}`").cast(rtypes[c]).alias(c) for c in target_cols], *key_exprs
-            )
+            left.select(*[col(c).cast(rtypes[c]).alias(c) for c in target_cols], *key_exprs)
             .join(upsert_keys.distinct(), knames, "left_semi")
             .withColumn(op, F.lit("i"))
         )
         source = markers.unionByName(inserts)
         counts["keys"] = todo.select(*knames).distinct().count()
         if counts["keys"]:
-            values: dict[str, str | Column] = {f"`{c}`": F.col(f"s.`{c}`") for c in target_cols}
+            values: dict[str, str | Column] = {sql_name(c): col("s", c) for c in target_cols}
             metrics = (
                 target.alias("t")
                 .merge(source.alias("s"), target_cond("s") & (F.col(f"s.{op}") == F.lit("d")))
