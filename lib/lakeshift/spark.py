@@ -326,6 +326,16 @@ def _jar_conf(profile: SparkProfile) -> dict[str, str]:
     return {}
 
 
+def event_log_conf(folder: str) -> dict[str, str]:
+    """The Spark conf that writes an event log into ``folder`` (one file or folder per app).
+
+    Example:
+        >>> event_log_conf("/tmp/ev")["spark.eventLog.enabled"]
+        'true'
+    """
+    return {"spark.eventLog.enabled": "true", "spark.eventLog.dir": folder}
+
+
 def spark_conf(profile: SparkProfile) -> dict[str, str]:
     """All Spark settings for ``profile``: Delta, jars, UTC, local defaults, then ``conf``."""
     conf: dict[str, str] = {
@@ -364,8 +374,6 @@ def spark_conf(profile: SparkProfile) -> dict[str, str]:
         if profile.ui is not None:
             conf["spark.ui.enabled"] = str(profile.ui).lower()
     if profile.event_log:
-        from lakeshift.ops.eventlog import event_log_conf
-
         conf.update(event_log_conf(profile.event_log))
     conf.update(profile.conf)
     if profile.jars in ("auto", "local"):

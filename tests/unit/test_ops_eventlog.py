@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from lakeshift.errors import UsageError
-from lakeshift.ops.eventlog import advice, event_log_conf, metrics_from_events, read_event_log
+from lakeshift.ops.eventlog import advice, metrics_from_events, read_event_log
+from lakeshift.spark import event_log_conf
 
 
 def _ev(**kw: object) -> str:

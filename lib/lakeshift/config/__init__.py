@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from lakeshift.config.base import StrictModel, load_model, parse_size
+from lakeshift.config.base import StrictModel, human_bytes, load_model, parse_size
 from lakeshift.config.macros import expand_macros, parse_run_date
 
-__all__ = ["StrictModel", "expand_macros", "load_model", "parse_run_date", "parse_size"]
+__all__ = [
+    "StrictModel",
+    "expand_macros",
+    "human_bytes",
+    "load_model",
+    "parse_run_date",
+    "parse_size",
+]

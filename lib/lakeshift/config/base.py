@@ -53,6 +53,20 @@ def parse_size(value: str | int | float) -> int:
     return size
 
 
+def human_bytes(n: float) -> str:
+    """``1.5 GiB``-style size.
+
+    Example:
+        >>> human_bytes(1536)
+        '1.5 KiB'
+    """
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:

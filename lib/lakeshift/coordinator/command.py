@@ -352,7 +352,7 @@ def report_command(args: argparse.Namespace) -> int:
 
 def plan_command(args: argparse.Namespace) -> int:
     """``lakeshift plan PLAN [--estimate]``."""
-    from lakeshift.coordinator.dashboard import human_bytes
+    from lakeshift.config import human_bytes
     from lakeshift.coordinator.estimate import estimate_transfer
     from lakeshift.coordinator.plan import load_plan
     from lakeshift.runtime import run_date_from_args

@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakeshift.config import human_bytes
 from lakeshift.coordinator.estimate import format_duration
 from lakeshift.coordinator.fsm import State
 from lakeshift.coordinator.store import StateStore, TableRow
@@ -281,20 +282,6 @@ def snapshot(store: StateStore, audit_limit: int | None = 50, now: float | None 
         moved_bytes=moved_bytes,
         estimated_tables=len(loaded) - len(moved),
     )
-
-
-def human_bytes(n: float) -> str:
-    """``1.5 GiB``-style size.
-
-    Example:
-        >>> human_bytes(1536)
-        '1.5 KiB'
-    """
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover
 
 
 def _when(ts: float | None) -> str:

@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import io
@@ -111,34 +112,42 @@ class JobSpec:
         return self.model.model_copy(update=update).job_argv()
 
 
-def parse_command(words: Sequence[str], where: str) -> Any:
-    """Parse ``lakeshift WORDS…`` with the real CLI parser; the namespace, or a ConfigError.
+def parse_command(model: type[CommandArgs], words: Sequence[str], where: str) -> Any:
+    """Parse ``lakeshift WORDS…`` with the command's parser; the namespace, or a ConfigError.
+
+    The parser is built from the command's contract model exactly as the CLI builds that
+    command's (``model.add_arguments(parser, common=True)``); the contract test parses every
+    job line with the full ``lakeshift`` parser as well.
 
     Raises:
         ConfigError: the parser rejects the line (the message is the parser's own last line).
     """
+    words = list(words)
+    head = list(model.COMMAND)
+    if words[: len(head)] != head:
+        raise ConfigError(f"{where}: expected `lakeshift {' '.join(head)} …`, found {words[:1]}")
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            return _parser().parse_args(list(words))
+            return _parser(model).parse_args(words[len(head) :])
     except SystemExit as exc:
         lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
         why = lines[-1] if lines else f"exit {exc.code}"
-        why = re.sub(r"^lakeshift [a-z-]+: error: ", "", why)
+        why = re.sub(r"^lakeshift [a-z -]+: error: ", "", why)
         raise ConfigError(f"{where}: {why} (in: lakeshift {' '.join(words)})") from None
 
 
 @functools.cache
-def _parser() -> Any:
-    """The CLI parser, built once (a plan of thousands of tables parses each job line)."""
-    from lakeshift.cli import build_parser
-
-    return build_parser()
+def _parser(model: type[CommandArgs]) -> argparse.ArgumentParser:
+    """The command's parser, built once per model (a plan of thousands of tables parses each)."""
+    parser = argparse.ArgumentParser(prog="lakeshift " + " ".join(model.COMMAND), add_help=False)
+    model.add_arguments(parser, common=True)
+    return parser
 
 
 def model_from(model: type[CommandArgs], words: Sequence[str], where: str) -> CommandArgs:
-    """The contract model of ``lakeshift WORDS…`` as the real parser reads it."""
-    return model.from_namespace(parse_command(words, where))
+    """The contract model of ``lakeshift WORDS…`` as the command's parser reads it."""
+    return model.from_namespace(parse_command(model, words, where))
 
 
 _FORMATTER = string.Formatter()

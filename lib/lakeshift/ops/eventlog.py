@@ -34,16 +34,6 @@ if TYPE_CHECKING:
 READ_BUFFER = 1 << 20
 
 
-def event_log_conf(folder: str) -> dict[str, str]:
-    """The Spark conf that writes an event log into ``folder`` (one file or folder per app).
-
-    Example:
-        >>> event_log_conf("/tmp/ev")["spark.eventLog.enabled"]
-        'true'
-    """
-    return {"spark.eventLog.enabled": "true", "spark.eventLog.dir": folder}
-
-
 @dataclass
 class StageTime:
     """One stage: id, name, seconds from submission to completion."""

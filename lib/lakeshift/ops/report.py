@@ -14,7 +14,7 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
-from lakeshift.coordinator.dashboard import human_bytes
+from lakeshift.config import human_bytes
 
 TOP_PREFIXES = 20
 

@@ -728,7 +728,7 @@ def run_scan(
 
 def summary_lines(profile: Mapping[str, Any], top: int = 5) -> list[str]:
     """A short human summary of a profile."""
-    from lakeshift.coordinator.dashboard import human_bytes
+    from lakeshift.config import human_bytes
 
     t = profile["totals"]
     lines = [

@@ -165,7 +165,7 @@ class SparkSubmitBackend:
                 conf.setdefault("spark.pyspark.driver.python", sys.executable)
         logs = self.event_log_folder(sub.token)
         if logs is not None and "spark.eventLog.dir" not in conf:
-            from lakeshift.ops.eventlog import event_log_conf
+            from lakeshift.spark import event_log_conf
 
             conf.update(event_log_conf(logs.resolve().as_uri()))
         for key, value in conf.items():
