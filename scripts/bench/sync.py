@@ -37,9 +37,9 @@ def main() -> int:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import functions as F
 
+    from lakeshift.changeframe import DELETED, ORD, TS, pad_ord_col
     from lakeshift.sinks.delta_merge import merge_changes, prepare_target
     from lakeshift.spark import SparkProfile, session
-    from lakeshift.sync.columns import DELETED, ORD, TS, pad_ord_col
     from lakeshift.sync.reduce import latest_per_key
 
     work = tempfile.mkdtemp(prefix="lakeshift-bench-sync-")

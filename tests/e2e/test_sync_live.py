@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lakeshift.changeframe import live_rows
 from lakeshift.config.base import validate_model
 from lakeshift.sources.changes import delta_latest_version
 from lakeshift.sync import engine
-from lakeshift.sync.columns import live_rows
 from lakeshift.sync.config import SyncConfig
 from lakeshift.sync.state import SyncState
 from tests.e2e.sync_writer import delta_round

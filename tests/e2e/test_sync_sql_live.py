@@ -30,12 +30,12 @@ from pathlib import Path
 
 import pytest
 
+from lakeshift.changeframe import ORD, TS
 from lakeshift.cli import main
 from lakeshift.config.base import validate_model
 from lakeshift.nosql.mapping import MappingSpec
 from lakeshift.nosql.transform import TransformConfig, run_transform
 from lakeshift.sync import engine
-from lakeshift.sync.columns import ORD, TS
 from lakeshift.sync.config import SyncConfig
 from lakeshift.sync.state import SyncState
 from tests.integration.sync_helpers import COLUMNS, make_events, write_events

@@ -8,9 +8,9 @@ import time
 
 from delta.tables import DeltaTable
 
+from lakeshift.changeframe import live_rows
 from lakeshift.config.base import validate_model
 from lakeshift.sync import engine
-from lakeshift.sync.columns import live_rows
 from lakeshift.sync.config import SyncConfig
 
 

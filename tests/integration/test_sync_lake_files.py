@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lakeshift.changeframe import live_rows
 from lakeshift.config.base import validate_model
 from lakeshift.errors import SinkError
 from lakeshift.sync import engine
-from lakeshift.sync.columns import live_rows
 from lakeshift.sync.config import SyncConfig
 from lakeshift.sync.state import SyncState
 from tests.services import mariadb_server, postgres_server  # noqa: F401

@@ -15,10 +15,10 @@ import time
 import yaml
 from pyspark.sql.types import StructType
 
+from lakeshift.changeframe import live_rows
 from lakeshift.cli import main as cli_main
 from lakeshift.config.base import validate_model
 from lakeshift.sync import engine
-from lakeshift.sync.columns import live_rows
 from lakeshift.sync.config import SyncConfig
 from lakeshift.sync.state import SyncState
 from tests.integration.sync_helpers import COLUMNS, expected_state, make_events, write_events

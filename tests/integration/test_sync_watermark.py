@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from lakeshift.changeframe import live_rows
 from lakeshift.config.base import validate_model
 from lakeshift.sync import engine
-from lakeshift.sync.columns import live_rows
 from lakeshift.sync.config import SyncConfig
 
 SCHEMA = "id BIGINT, name STRING, updated_at TIMESTAMP"

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from lakeshift.changeframe import live_rows
 from lakeshift.sinks.delta_merge import merge_changes, prepare_target
-from lakeshift.sync.columns import live_rows
 from lakeshift.sync.reduce import latest_per_key
 
 SCHEMA = (

@@ -2,7 +2,7 @@
 
 Deletes leave a *tombstone* by default: the row stays with ``_lakeshift_deleted = true``, its data
 columns null and the delete's version, so a late, older insert or update of the same key loses
-the version guard and cannot resurrect it. Readers use :func:`lakeshift.sync.columns.live_rows`
+the version guard and cannot resurrect it. Readers use :func:`lakeshift.changeframe.live_rows`
 (or ``WHERE NOT _lakeshift_deleted``); :func:`purge_tombstones` removes them after cut-over.
 With ``tombstones=False`` a delete removes the row (``whenMatchedDelete``); only safe when events
 arrive in order (Delta Change Data Feed) because nothing then remembers the deleted version.
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lakeshift.changeframe import DELETED, HIDDEN, ORD, TS, newer_sql
 from lakeshift.errors import SinkError
 from lakeshift.spark import sql_name, sql_string
-from lakeshift.sync.columns import DELETED, HIDDEN, ORD, TS, newer_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

@@ -28,10 +28,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lakeshift.changeframe import DELETED, HIDDEN, ORD, TS
 from lakeshift.errors import SinkError
 from lakeshift.sinks.sql_types import spark_column_type, spark_kind
 from lakeshift.spark import col
-from lakeshift.sync.columns import DELETED, HIDDEN, ORD, TS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -1,4 +1,4 @@
-"""Change sources for live sync. Each returns a *change frame* (see ``lakeshift.sync.columns``).
+"""Change sources for live sync. Each returns a *change frame* (see ``lakeshift.changeframe``).
 
 * Delta Change Data Feed: ``readChangeFeed`` from a start version (preimage rows ignored);
   version = (commit version, 0 for deletes / 1 for inserts and postimages, so a delete and an
@@ -21,9 +21,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakeshift.changeframe import DELETED, HIDDEN, ORD, TS, pad_ord, pad_ord_col
 from lakeshift.errors import SourceError
 from lakeshift.spark import col, sql_string
-from lakeshift.sync.columns import DELETED, HIDDEN, ORD, TS, pad_ord, pad_ord_col
 from lakeshift.sync.mongo_events import (
     RECORD_DDL,
     arrow_lines_to_records,

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakeshift.changeframe import HIDDEN, TS
 from lakeshift.errors import SourceError, UsageError
 from lakeshift.sources import changes
-from lakeshift.sync.columns import HIDDEN, TS
 from lakeshift.sync.config import (
     DeltaCdfSource,
     DeltaTarget,
@@ -308,8 +308,8 @@ def read_batch(spark: SparkSession, cfg: SyncConfig, plan: dict[str, Any]) -> Da
     source = from_spec(src.spec, src.options)
     frame = changes.read_watermark_changes(spark, source, src.column, plan["low"], plan["high"])
     if src.detect_deletes and isinstance(cfg.target, DeltaTarget):
+        from lakeshift.changeframe import live_rows
         from lakeshift.sources.lake import LakeSource
-        from lakeshift.sync.columns import live_rows
 
         if _delta_exists(spark, cfg.target.path):
             target_keys = LakeSource("delta", cfg.target.path).read(spark).transform(live_rows)
@@ -325,7 +325,7 @@ def _removed_files(
 
     See :func:`lakeshift.sources.changes.removed_file_events`.
     """
-    from lakeshift.sync.columns import DELETED, ORD, TS
+    from lakeshift.changeframe import DELETED, ORD, TS
 
     target = cfg.target
     gone = list(plan["gone"])

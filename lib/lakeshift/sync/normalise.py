@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from lakeshift.changeframe import DELETED
 from lakeshift.spark import col
-from lakeshift.sync.columns import DELETED
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

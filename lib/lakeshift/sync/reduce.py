@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from lakeshift.changeframe import DELETED, ORD, TS
 from lakeshift.errors import UsageError
 from lakeshift.spark import col
-from lakeshift.sync.columns import DELETED, ORD, TS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

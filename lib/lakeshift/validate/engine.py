@@ -102,7 +102,7 @@ def apply_mapping(df: DataFrame, options: ValidateOptions, side: str) -> DataFra
     from pyspark.errors import AnalysisException
     from pyspark.sql import functions as F
 
-    from lakeshift.sync.columns import HIDDEN, live_rows
+    from lakeshift.changeframe import HIDDEN, live_rows
 
     if any(c in HIDDEN for c in df.columns):
         df = live_rows(df)
