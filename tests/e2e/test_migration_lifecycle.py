@@ -9,7 +9,8 @@ master): a live Delta table (change data feed) and a file tree walk the whole li
   finalize (tombstones and sync bookkeeping columns dropped) and the metastore switch run; an
   unchanged reader job doing ``spark.table("sales.orders")`` then reads the migrated copy, and
   that copy equals the source, the late change included.
-* ``logs`` (a file tree, byte copy): load → ``files --update`` catch-up → ``files --verify`` →
+* ``logs`` (a file tree, byte copy, a file added while it runs): load → ``files --update``
+  catch-up → ``files --verify`` (→ ``--repair`` when the new file came after the catch-up) →
   auto-approved → routed: after the old tree is gone, an unchanged Spark job that reads the *old*
   path with the routing properties the coordinator wrote reads the mirror.
 
@@ -120,7 +121,12 @@ def test_lake_table_and_file_tree_through_the_whole_lifecycle(spark, tmp_path: P
             {
                 "name": "lifecycle",
                 "clusters": "clusters.yaml",
-                "validations": {"exact": {"keys": ["order_id"], "max_deviation": 0}},
+                "validations": {
+                    "exact": {"keys": ["order_id"], "max_deviation": 0},
+                    # the tree changes under the copy: a file written after the catch-up round
+                    # listed the source fails `files --verify` once, and `--repair` copies it
+                    "mirror": {"repair_rounds": 2},
+                },
                 "defaults": {
                     "metastore": str(ms),
                     "retry": {"max_attempts": 2, "backoff_s": 1},
@@ -142,7 +148,7 @@ def test_lake_table_and_file_tree_through_the_whole_lifecycle(spark, tmp_path: P
                         "load": "files",
                         "source": str(logs),
                         "target": str(dst / "logs"),
-                        "validation": "none",
+                        "validation": "mirror",
                         "auto_approve": True,
                         "cutover": {"route": True},
                     },

@@ -6,6 +6,7 @@ pymongo's ``bson`` for the archives, ``bson.json_util`` for Extended JSON), not 
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import struct
 from collections import Counter
@@ -188,8 +189,12 @@ def test_all_samples_migrate_exactly(
     }
     assert got_items == want_items
     assert {v.as_tuple().exponent for v in got_items.values()} == {-2}  # NUMERIC(34, 2), exact
+
+    def naive_utc(v):  # PostgreSQL timestamptz comes back aware; MariaDB DATETIME(6) naive UTC
+        return v.astimezone(dt.timezone.utc).replace(tzinfo=None) if v.tzinfo else v
+
     got_sales = {
-        r[0]: r[1:]
+        r[0]: (naive_utc(r[1]), *r[2:])
         for r in _fetch(
             server, "SELECT `_id`, `saleDate`, `customer_email`, `customer_age` FROM `sales`"
         )
@@ -218,7 +223,6 @@ def _validate_with_lakeshift(spark, server, target, sales, monkeypatch) -> None:
     The left side is built from the independent pymongo decoding (not from lakeshift's mapper);
     the right side is read back through lakeshift's JDBC source.
     """
-    import datetime as dt
 
     from lakeshift.sources.factory import from_spec
     from lakeshift.validate import compare

@@ -136,6 +136,9 @@ def spark_job(job: Any, data: dict[str, Any]) -> dict[str, Any]:
         "wall_seconds": m.wall_seconds,
         "task_seconds": m.task_seconds,
         "slowest_stage": f"{slow.name} ({slow.seconds:.1f} s)" if slow else "",
+        "stages": [
+            {"stage_id": st.stage_id, "name": st.name, "seconds": st.seconds} for st in m.stages
+        ],
         "requested_executors": m.requested_executors or m.dynamic_max,
         "requested_cores": m.requested_cores,
         "requested_memory": m.requested_memory,

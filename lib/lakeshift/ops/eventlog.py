@@ -262,10 +262,11 @@ def advice(m: JobMetrics) -> list[str]:
         # what it really held when it held fewer; else the share of the ask it kept busy
         held = m.peak_executors if m.peak_executors < asked else math.ceil(asked * util)
         try_n = max(1, held)
-        out.append(
-            f"asked {asked} executors{cores}, peak {m.peak_executors} alive, "
-            f"utilisation {util:.0%}: try --num-executors {try_n}"
-        )
+        if try_n < asked:  # asking for one executor and using a little of it is no advice
+            out.append(
+                f"asked {asked} executors{cores}, peak {m.peak_executors} alive, "
+                f"utilisation {util:.0%}: try --num-executors {try_n}"
+            )
     if m.memory_spill_bytes or m.disk_spill_bytes:
         out.append(
             f"spilled {m.disk_spill_bytes} B to disk ({m.memory_spill_bytes} B in memory): give "

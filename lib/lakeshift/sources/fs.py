@@ -144,7 +144,7 @@ class Location:
         return self.path(rel) if self.kind == "local" else None
 
 
-_CACHE: dict[tuple[str, str | None, str | None], pafs.FileSystem] = {}
+_CACHE: dict[tuple[str, str | None, str | None, str], pafs.FileSystem] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -163,11 +163,34 @@ def _endpoint_region(opts: S3Options | None) -> tuple[str | None, str]:
     return endpoint, region
 
 
+#: The environment variables that decide which credentials the AWS chain finds.
+_IDENTITY_VARS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+)
+
+
+def _identity() -> str:
+    """A digest of what selects this process's AWS credentials now.
+
+    Part of the client cache key, so that a client made under other credentials (a changed
+    environment, another profile) is not reused.
+    """
+    import hashlib
+
+    text = "\0".join(os.environ.get(k, "") for k in _IDENTITY_VARS)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _s3_fs(opts: S3Options) -> pafs.FileSystem:
     import pyarrow.fs as pafs
 
     endpoint, region = _endpoint_region(opts)
-    key = ("s3", endpoint, region)
+    key = ("s3", endpoint, region, _identity())
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
@@ -187,7 +210,7 @@ def _s3_fs(opts: S3Options) -> pafs.FileSystem:
 # files`` uses it for its per-prefix request budget (see :func:`s3_request_key`).
 RequestObserver = Callable[[str, str], None]
 _OBSERVER: RequestObserver | None = None
-_CLIENTS: dict[tuple[str | None, str], Any] = {}
+_CLIENTS: dict[tuple[str | None, str, str], Any] = {}
 
 
 def set_request_observer(observer: RequestObserver | None) -> None:
@@ -230,15 +253,18 @@ def s3_request_key(url: str, bucket: str) -> str | None:
 def s3_client(loc: Location) -> Any:
     """A boto3 S3 client for ``loc`` (credentials from the environment / AWS chain only).
 
-    One client per endpoint and region per process (boto3 clients are thread-safe); every
-    request it sends is shown to the request observer (:func:`set_request_observer`).
+    One client per endpoint, region and credential environment per process (boto3 clients are
+    thread-safe); every request it sends is shown to the request observer
+    (:func:`set_request_observer`).
     """
     import boto3
 
-    key = _endpoint_region(loc.s3)
+    key = (*_endpoint_region(loc.s3), _identity())
     with _CACHE_LOCK:
         if key not in _CLIENTS:
-            client = boto3.client("s3", endpoint_url=key[0], region_name=key[1])
+            # a session of its own: boto3's default session keeps the credentials it found first
+            session = boto3.session.Session()
+            client = session.client("s3", endpoint_url=key[0], region_name=key[1])
             client.meta.events.register("before-send.s3", _before_send)
             _CLIENTS[key] = client
         return _CLIENTS[key]
