@@ -68,7 +68,7 @@ class S3Server:
         }
 
     def boto_kwargs(self) -> dict[str, str]:
-        """Keyword arguments for ``boto3.client(...)``."""
+        """Keyword arguments for ``boto3.session.Session().client(...)``."""
         return {
             "endpoint_url": self.endpoint_url,
             "aws_access_key_id": self.access_key,
@@ -81,7 +81,7 @@ class S3Server:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
+        return boto3.session.Session().client(
             "s3", config=Config(s3={"addressing_style": "path"}), **self.boto_kwargs()
         )
 

@@ -36,7 +36,7 @@ class Shipper:
             if self.s3 is None:
                 import boto3
 
-                self.s3 = boto3.client("s3")
+                self.s3 = boto3.session.Session().client("s3")
             bucket, key = split_s3(uri)
             self.s3.upload_file(str(path), bucket, key)
             uri = "s3://" + uri.split("://", 1)[1]

@@ -60,8 +60,8 @@ class EmrBackend:
         kw: dict[str, Any] = {"region_name": profile.region}
         if profile.endpoint_url:
             kw["endpoint_url"] = profile.endpoint_url
-        self.emr = boto3.client("emr", **kw)
-        self.shipper = Shipper(profile.code_uri, boto3.client("s3", **kw))
+        self.emr = boto3.session.Session().client("emr", **kw)
+        self.shipper = Shipper(profile.code_uri, boto3.session.Session().client("s3", **kw))
         try:
             cluster = self.emr.describe_cluster(ClusterId=profile.cluster_id)["Cluster"]
         except Exception as exc:
