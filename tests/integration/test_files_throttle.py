@@ -80,7 +80,10 @@ def test_bandwidth_cap_is_one_shared_limit(tmp_path: Path, sizes: list[int]) -> 
         f"{files} files, {sum(sizes) // MIB} MiB at 10 MiB/s: copy {copy_s:.2f}s "
         f"({rate:.2f} MiB/s), run {wall:.2f}s, expected {expected:.1f}s"
     )
-    assert 0.9 * expected <= copy_s <= 1.1 * expected, (copy_s, expected)
+    # The cap is never exceeded (the lower bound is the contract).  The upper bound
+    # catches a cap split per worker or per task, which takes 2x here; 1.25x leaves
+    # room for a loaded machine (a CI run measured 1.11x with a benchmark beside it).
+    assert 0.9 * expected <= copy_s <= 1.25 * expected, (copy_s, expected)
 
 
 _SERVER = r"""
