@@ -31,9 +31,3 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     yield session
     if created:
         session.stop()
-
-
-@pytest.fixture(scope="session")
-def spark_session(spark: object) -> object:
-    """pytest-spark's fixture name, served by the same lakeshift-built session."""
-    return spark

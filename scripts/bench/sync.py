@@ -39,8 +39,8 @@ def main() -> int:
 
     from lakeshift.changeframe import DELETED, ORD, TS, pad_ord_col
     from lakeshift.sinks.delta_merge import merge_changes, prepare_target
+    from lakeshift.sources.reduce import latest_per_key
     from lakeshift.spark import SparkProfile, session
-    from lakeshift.sync.reduce import latest_per_key
 
     work = tempfile.mkdtemp(prefix="lakeshift-bench-sync-")
     prof = SparkProfile(master=args.master, app_name="bench-sync", shuffle_partitions=8, ui=False)

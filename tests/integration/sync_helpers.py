@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bson import Binary, Int64, ObjectId, Timestamp
 
-from lakeshift.sync.mongo_events import event_to_json_line
+from lakeshift.sources.mongo_events import event_to_json_line
 
 COLUMNS = (
     "_id STRING, customer STRING, total DOUBLE, status STRING, "

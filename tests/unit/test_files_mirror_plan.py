@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from lakeshift.files.manifest import Record
-from lakeshift.files.plan import Diff, delete_plan, diff, special_reason, verify_plan
+from lakeshift.files.plan import delete_plan, verify_plan
 from lakeshift.sources.fs import FileEntry, stamp_of
+from lakeshift.sources.listing_diff import Diff, diff, special_reason
+from lakeshift.sources.manifest import Record
 
 
 def _src(rel: str = "f", size: int = 10, ctime: int = 7) -> FileEntry:

@@ -12,19 +12,11 @@ import pytest
 from lakeshift.errors import UsageError
 from lakeshift.files.checksum import combine, crc32c_combine, new_hasher
 from lakeshift.files.config import FilesConfig
-from lakeshift.files.manifest import Record, parse_journal_name
-from lakeshift.files.plan import (
-    PlannedFile,
-    concat_key,
-    diff,
-    is_blacklisted,
-    is_selected,
-    output_name,
-    plan_concat,
-    plan_tasks,
-)
+from lakeshift.files.plan import concat_key, output_name, plan_concat, plan_tasks
 from lakeshift.files.throttle import TokenBucket
 from lakeshift.sources.fs import FileEntry
+from lakeshift.sources.listing_diff import PlannedFile, diff, is_blacklisted, is_selected
+from lakeshift.sources.manifest import Record, parse_journal_name
 
 
 @pytest.mark.parametrize(

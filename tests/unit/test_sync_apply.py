@@ -8,7 +8,7 @@ import pytest
 
 from lakeshift.changeframe import live_rows
 from lakeshift.sinks.delta_merge import merge_changes, prepare_target
-from lakeshift.sync.reduce import latest_per_key
+from lakeshift.sources.reduce import latest_per_key
 
 SCHEMA = (
     "id BIGINT, name STRING, "

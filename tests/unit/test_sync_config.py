@@ -6,9 +6,9 @@ import pytest
 
 from lakeshift.config.base import validate_model
 from lakeshift.errors import ConfigError, SinkError
-from lakeshift.files.manifest import Record
 from lakeshift.sinks.sql_apply import mysql_jdbc
 from lakeshift.sources.changes import manifest_diff
+from lakeshift.sources.manifest import Record
 from lakeshift.sync.config import SyncConfig
 
 LAKE = {"kind": "lake_files", "path": "/lake/in"}

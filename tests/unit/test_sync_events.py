@@ -13,14 +13,14 @@ from pymongo.errors import OperationFailure
 
 from lakeshift.config.base import validate_model
 from lakeshift.errors import ConfigError
-from lakeshift.sync.config import SyncConfig
-from lakeshift.sync.mongo_events import (
+from lakeshift.sources.mongo_events import (
     ChangeStreamHistoryLostError,
     event_to_json_line,
     event_to_record,
     history_lost_advice,
     parse_line,
 )
+from lakeshift.sync.config import SyncConfig
 from lakeshift.sync.state import SyncState
 
 OID = ObjectId("65a000000000000000000001")

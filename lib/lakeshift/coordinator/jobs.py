@@ -54,7 +54,6 @@ KIND_TEXT: dict[str, str] = {
 JOB_PLACEHOLDERS = frozenset({"run_id", "result", "token", "attempt", "state_dir"})
 
 #: The ``files`` command's entry point (its arguments are parsed, not yet a contract model).
-FILES_JOB = "jobs/files_copy.py"
 
 
 @dataclass(frozen=True)
@@ -182,11 +181,6 @@ def render_args(template: Sequence[str], values: Mapping[str, str], table: str) 
         except (ValueError, IndexError) as exc:
             raise ConfigError(f"{table}: bad argument template {item!r}: {exc}") from exc
     return out
-
-
-def safe_name(text: str) -> str:
-    """A file- and application-name-safe version of ``text``."""
-    return _SAFE_NAME.sub("_", text).strip("_") or "x"
 
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+]*:(?!//)", re.IGNORECASE)

@@ -40,11 +40,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lakeshift.files import reasons
 from lakeshift.files.checksum import Hasher, combine, new_hasher
-from lakeshift.files.manifest import JournalWriter, Record
-from lakeshift.files.plan import ConcatUnit, PlannedFile
+from lakeshift.files.manifest import JournalWriter
+from lakeshift.files.plan import ConcatUnit
 from lakeshift.files.throttle import RequestBudget, TokenBucket, shared_limiter
 from lakeshift.sinks import fs as sink_fs
 from lakeshift.sources import fs as source_fs
+from lakeshift.sources.listing_diff import PlannedFile
+from lakeshift.sources.manifest import Record
 
 if TYPE_CHECKING:
     import pyarrow as pa

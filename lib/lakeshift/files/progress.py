@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from lakeshift.files.manifest import journal_dir, parse_journal_name
+from lakeshift.sources.manifest import journal_dir, parse_journal_name
 
 if TYPE_CHECKING:
     from lakeshift.sources.fs import Location

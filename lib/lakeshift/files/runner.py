@@ -34,18 +34,15 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lakeshift.errors import JobFailedError, UsageError
-from lakeshift.files import manifest as mf
 from lakeshift.files import worker
 from lakeshift.files.config import STATE_DIR, FilesConfig
 from lakeshift.files.copier import CopyContext, run_task
+from lakeshift.files.manifest import save as save_manifest
 from lakeshift.files.plan import (
     ConcatUnit,
-    Diff,
-    PlannedFile,
     Unit,
     VerifyPlan,
     delete_plan,
-    diff,
     plan_concat,
     plan_tasks,
     release_concatenated,
@@ -56,7 +53,9 @@ from lakeshift.files.throttle import RequestBudget, limiter_path, remove_limiter
 from lakeshift.log import redact
 from lakeshift.sinks import fs as sink_fs
 from lakeshift.sources import fs as source_fs
+from lakeshift.sources import manifest as mf
 from lakeshift.sources.aws import DriverAws
+from lakeshift.sources.listing_diff import Diff, PlannedFile, diff
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -586,7 +585,7 @@ class _Run:
                     f.rel, f.size, f.mtime_ns, algo=cfg.checksum, run_id=run_id, updated_ns=now
                 )
                 records[f.rel].output = u.rel if isinstance(u, ConcatUnit) else ""
-        mf.save(state, records, loaded)
+        save_manifest(state, records, loaded)
         self.phase("manifest")
         if tasks:
             ctx = self.context()
@@ -599,7 +598,7 @@ class _Run:
             self.phases["task_sum"] = round(sum(task_s), 3)
             self.phases["task_max"] = round(max(task_s, default=0.0), 3)
         final = mf.load(state)
-        mf.save(state, final.records, final)
+        save_manifest(state, final.records, final)
         outputs: set[str] = set()  # concatenation outputs written by this run
         for rec in final.records.values():
             if rec.run_id != run_id:

@@ -565,34 +565,3 @@ def table_frame(wide: DataFrame, coll: Collection, table: Table) -> DataFrame:
 
     i = coll.tables.index(table)
     return wide.where(F.col("_ok")).select(F.inline(F.col(f"t{i}")))
-
-
-def quarantine_frame(wide: DataFrame, run_id: str, collection: str) -> DataFrame:
-    """Quarantine rows: ``run_id, collection, doc_id, field_path, raw_value, reason, document``."""
-    from pyspark.sql import functions as F
-
-    return wide.where(~F.col("_ok")).select(
-        F.lit(run_id).alias("run_id"), F.lit(collection).alias("collection"), F.inline(F.col("_q"))
-    )
-
-
-def wide_counts(wide: DataFrame, coll: Collection) -> dict[str, int]:
-    """Documents in, loaded, quarantined and rows per table, in one pass."""
-    from pyspark.sql import functions as F
-
-    exprs = [
-        F.count(F.lit(1)).alias("documents"),
-        F.sum(F.when(F.col("_ok"), 1).otherwise(0)).alias("ok"),
-        F.sum(F.when(F.col("_ok"), 0).otherwise(1)).alias("quarantined"),
-        F.sum(F.size("_q")).alias("quarantine_rows"),
-    ]
-    exprs += [
-        F.sum(F.when(F.col("_ok"), F.size(f"t{i}")).otherwise(0)).alias(f"t{i}")
-        for i in range(len(coll.tables))
-    ]
-    row = wide.agg(*exprs).first()
-    assert row is not None
-    out = {k: int(row[k] or 0) for k in ("documents", "ok", "quarantined", "quarantine_rows")}
-    for i, t in enumerate(coll.tables):
-        out[f"rows:{t.name}"] = int(row[f"t{i}"] or 0)
-    return out

@@ -116,7 +116,7 @@ def merge_changes(
     Args:
         spark: the session.
         path: the target Delta table (prepared by :func:`prepare_target`).
-        batch: reduced change frame (see :func:`lakeshift.sync.reduce.latest_per_key`).
+        batch: reduced change frame (see :func:`lakeshift.sources.reduce.latest_per_key`).
         keys: key columns.
         app_id: Delta ``txnAppId`` (one per sync and mode).
         txn_version: Delta ``txnVersion``, strictly increasing per ``app_id``.

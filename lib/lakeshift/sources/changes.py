@@ -23,20 +23,20 @@ from typing import TYPE_CHECKING, Any
 
 from lakeshift.changeframe import DELETED, HIDDEN, ORD, TS, pad_ord, pad_ord_col
 from lakeshift.errors import SourceError
-from lakeshift.spark import col, sql_string
-from lakeshift.sync.mongo_events import (
+from lakeshift.sources.mongo_events import (
     RECORD_DDL,
     arrow_lines_to_records,
     event_to_json_line,
     history_lost_advice,
 )
+from lakeshift.spark import col, sql_string
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-    from lakeshift.files.manifest import Record
     from lakeshift.sources.base import Source
+    from lakeshift.sources.manifest import Record
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ def event_file_records(directory: str) -> dict[str, Record]:
     Raises:
         SourceError: the folder does not exist.
     """
-    from lakeshift.files.manifest import Record
+    from lakeshift.sources.manifest import Record
 
     folder = Path(directory)
     if not folder.is_dir():
@@ -287,15 +287,6 @@ def event_file_records(directory: str) -> dict[str, Record]:
         if path.is_file():
             out[path.name] = Record(path.name, st.st_size, st.st_mtime_ns, status="verified")
     return out
-
-
-def list_event_files(directory: str, after: str | None = None) -> list[str]:
-    """Event files (``*.jsonl``, sorted by name) in a local ``directory`` named after ``after``."""
-    folder = Path(directory)
-    if not folder.is_dir():
-        raise SourceError(f"{directory}: expected a folder of change-event files, found none")
-    names = sorted(p.name for p in folder.glob("*.jsonl") if p.is_file())
-    return [str(folder / n) for n in names if after is None or n > after]
 
 
 def _mongo_collection(uri: str, database: str, collection: str) -> Any:
@@ -475,9 +466,9 @@ def list_lake_files(
     Raises:
         SourceError: the path does not exist or cannot be listed.
     """
-    from lakeshift.files.manifest import Record
-    from lakeshift.files.plan import is_selected
     from lakeshift.sources.fs import list_tree, resolve
+    from lakeshift.sources.listing_diff import is_selected
+    from lakeshift.sources.manifest import Record
 
     out: dict[str, Record] = {}
     for entry in list_tree(resolve(path)):
@@ -497,8 +488,8 @@ def manifest_diff(
     A file is unchanged when the stored manifest has it with the same size and modification
     time (the rule of ``lakeshift files``, whose diff this reuses).
     """
-    from lakeshift.files.plan import diff
     from lakeshift.sources.fs import FileEntry
+    from lakeshift.sources.listing_diff import diff
 
     entries = [FileEntry(r.rel, r.size, r.mtime_ns) for r in current.values()]
     out = diff(entries, stored, [], [], [])
@@ -583,7 +574,7 @@ def removed_file_events(
     """
     from pyspark.sql import functions as F
 
-    from lakeshift.sync.reduce import latest_per_key
+    from lakeshift.sources.reduce import latest_per_key
 
     from_gone = F.col(ORD).isin(list(gone))
     cand = target_rows.where(F.col(ORD).isNull() | from_gone)

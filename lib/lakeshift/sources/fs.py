@@ -139,10 +139,6 @@ class Location:
         prefix = self.root.rstrip("/") + "/"
         return path[len(prefix) :] if path.startswith(prefix) else path
 
-    def local_path(self, rel: str) -> str | None:
-        """The OS path of ``rel`` for local locations, else ``None``."""
-        return self.path(rel) if self.kind == "local" else None
-
 
 _CACHE: dict[tuple[str, str | None, str | None, str], pafs.FileSystem] = {}
 _CACHE_LOCK = threading.Lock()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from lakeshift.changeframe import HIDDEN, TS
 from lakeshift.errors import SourceError, UsageError
 from lakeshift.sources import changes
+from lakeshift.sources.reduce import latest_per_key
 from lakeshift.sync.config import (
     DeltaCdfSource,
     DeltaTarget,
@@ -33,14 +34,13 @@ from lakeshift.sync.config import (
     SyncConfig,
     WatermarkSource,
 )
-from lakeshift.sync.reduce import latest_per_key
 from lakeshift.sync.state import SyncState
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-    from lakeshift.files.manifest import Record
+    from lakeshift.sources.manifest import Record
 
 log = logging.getLogger(__name__)
 

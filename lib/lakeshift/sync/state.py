@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lakeshift.errors import ConfigError
 
 if TYPE_CHECKING:
-    from lakeshift.files.manifest import Record
+    from lakeshift.sources.manifest import Record
 
 
 class SyncState:
@@ -105,7 +105,7 @@ class SyncState:
         """
         import pyarrow.parquet as pq
 
-        from lakeshift.files.manifest import to_table
+        from lakeshift.sources.manifest import to_table
 
         folder = self.dir / "manifest"
         folder.mkdir(exist_ok=True)
@@ -119,7 +119,7 @@ class SyncState:
         """A manifest written by :meth:`save_manifest` (``rel → Record``)."""
         import pyarrow.parquet as pq
 
-        from lakeshift.files.manifest import Record
+        from lakeshift.sources.manifest import Record
 
         path = self.dir / "manifest" / name
         try:

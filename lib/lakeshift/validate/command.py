@@ -248,7 +248,7 @@ def _validate_one(spark: Any, spec: TableSpec, run_id: str) -> ValidationResult:
 
 def write_outputs(spark: Any, results: list[ValidationResult], outputs: Outputs) -> None:
     """Write every requested report."""
-    from lakeshift.sinks import reports
+    from lakeshift.validate import reports
 
     if outputs.json_path:
         reports.write_json(results, outputs.json_path)

@@ -486,15 +486,14 @@ def _row_map(plans: list[ColumnPlan], texts: list[str]) -> str:
 
 def keyed_diff(
     spark: SparkSession, left: Prepared, right: Prepared, bad: list[int] | DataFrame
-) -> tuple[DataFrame, list[DataFrame]]:
+) -> DataFrame:
     """Every difference among the keys of the mismatched buckets ``bad`` (a lazy DataFrame).
 
     The rows of the mismatched buckets are read once per side, shuffled once by key and reduced
     per key (count, fingerprint, one row's values); the two reductions are joined on the key
     without moving again, and only keys whose count or fingerprint differ are compared column
     by column; states and display texts are computed for those keys only. The whole diff is one
-    job when the caller materialises it. The second element (DataFrames the caller unpersists once
-    the diff is materialised) is empty: nothing is cached on the way.
+    job when the caller materialises it; nothing is cached on the way.
     """
     from pyspark.sql import functions as F
 
@@ -579,12 +578,12 @@ def keyed_diff(
         f"CASE WHEN _class = 'duplicate_key' THEN NULL ELSE {rmap} END AS right",
         f"named_struct({', '.join(canon)}) AS key_canonical",
     )
-    return out, []
+    return out
 
 
 def keyless_diff(
     spark: SparkSession, left: Prepared, right: Prepared, bad: list[int] | DataFrame
-) -> tuple[DataFrame, list[DataFrame]]:
+) -> DataFrame:
     """Rows whose multiplicity differs between sides, among the mismatched buckets ``bad``."""
     from pyspark.sql import functions as F
 
@@ -621,7 +620,7 @@ def keyless_diff(
         ),
         F.struct(F.col("h1"), F.col("h2")).alias("key_canonical"),
     ).filter(F.col("class").isNotNull())
-    return out, []
+    return out
 
 
 def _empty_mismatches(spark: SparkSession, key_names: list[str]) -> DataFrame:
@@ -840,18 +839,14 @@ def compare_dataframes(
 
         if n_bad:
             stack.enter_context(_shuffle_partitions(spark, _diff_partitions(spark, narrowed)))
-            diff, cached = (keyed_diff if options.keys else keyless_diff)(spark, lp, rp, bad)
-            try:
-                diff = diff.persist(StorageLevel.MEMORY_AND_DISK)
-                _summarise(result, diff, plans, options)
-                if options.samples:
-                    result.samples = [
-                        _plain(r.asDict(recursive=True))
-                        for r in diff.drop("key_canonical").limit(options.samples).collect()
-                    ]
-            finally:
-                for df in cached:  # the diff is materialised (persisted) by now
-                    df.unpersist()
+            diff = (keyed_diff if options.keys else keyless_diff)(spark, lp, rp, bad)
+            diff = diff.persist(StorageLevel.MEMORY_AND_DISK)
+            _summarise(result, diff, plans, options)
+            if options.samples:
+                result.samples = [
+                    _plain(r.asDict(recursive=True))
+                    for r in diff.drop("key_canonical").limit(options.samples).collect()
+                ]
             result._mismatches = diff
         else:
             result._mismatches = _empty_mismatches(spark, list(options.keys))
