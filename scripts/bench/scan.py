@@ -66,6 +66,7 @@ def main() -> int:
         t0 = time.perf_counter()
         make_tree(root, args.files)
         print(f"tree: {args.files} files in {time.perf_counter() - t0:.1f} s")
+        os.sync()  # the new inodes' writeback would otherwise run during the first rounds
         time_find(root)  # warm the dentry/inode caches for both
         ratios = []
         for r in range(args.rounds):

@@ -259,16 +259,16 @@ def test_a_failed_folder_keeps_the_others_and_is_listed_again(
     root = tmp_path / "src"
     for name in "abc":
         _file(root / name / "f", 10)
-    real = scan_mod.list_tree
+    real = scan_mod.fold_local
     seen: list[str] = []
 
-    def flaky(loc, *a, **kw):
-        seen.append(loc.root.rsplit("/", 1)[1])
-        if loc.root.endswith("/b"):
-            raise SourceError(f"cannot list (connection reset): {loc.uri}")
-        return real(loc, *a, **kw)
+    def flaky(top: str, name: str, *a, **kw):
+        seen.append(name)
+        if name == "b":
+            raise SourceError(f"cannot list (connection reset): {top}/{name}")
+        return real(top, name, *a, **kw)
 
-    monkeypatch.setattr(scan_mod, "list_tree", flaky)
+    monkeypatch.setattr(scan_mod, "fold_local", flaky)  # --threads 1: folded in this process
     state = tmp_path / "state"
     argv = [str(root), "--state", str(state), "--threads", "1"]
     _, err = _scan(capsys, *argv, expect=1)
@@ -276,11 +276,11 @@ def test_a_failed_folder_keeps_the_others_and_is_listed_again(
     assert len(list((state / "folders").glob("*.json"))) == 2  # a and c are kept
     seen.clear()
 
-    def spy(loc, *a, **kw):
-        seen.append(loc.root)
-        return real(loc, *a, **kw)
+    def spy(top: str, name: str, *a, **kw):
+        seen.append(f"{top}/{name}")
+        return real(top, name, *a, **kw)
 
-    monkeypatch.setattr(scan_mod, "list_tree", spy)
+    monkeypatch.setattr(scan_mod, "fold_local", spy)
     _, err = _scan(capsys, *argv)
     assert seen == [f"{root}/b"]  # only the failed folder is listed again
     assert "listed 1 top-level folders, 2 taken from" in err
@@ -329,3 +329,75 @@ def test_entry_budget_keeps_digests_only_past_it(tmp_path: Path) -> None:
     # budget 2: a takes 1 (1 left), b needs 2 -> digests only, c takes the last one
     assert [rows[k][5] is not None for k in ("a", "b", "c")] == [True, False, True]
     assert rows["b"][:2] == [2, 2]  # counts and bytes stay
+
+
+def _specials_tree(root: Path) -> None:
+    """Regular files, links to a file and to a folder, a loop, a broken link and a FIFO."""
+    _file(root / "t" / "a" / "1", 5)
+    _file(root / "t" / "a" / "2", 2048)
+    _file(root / "t" / "a" / "deep" / "3", 7)
+    _file(root / "t" / "b" / "4", 11)
+    _file(root / "outside" / "o", 13)
+    os.symlink(root / "t" / "a" / "1", root / "t" / "b" / "to-file")  # counts as a 5 B file
+    os.symlink(root / "outside", root / "t" / "b" / "to-dir")  # walked: o (13 B) below it
+    os.symlink(root / "t", root / "t" / "a" / "deep" / "loop")  # a folder above it: left out
+    os.symlink(root / "missing", root / "t" / "b" / "broken")  # left out
+    os.mkfifo(root / "t" / "b" / "fifo")  # left out, never opened
+
+
+def test_local_fold_equals_the_listing_fold(tmp_path: Path) -> None:
+    """The per-folder walk of local trees folds to the same scan as the files-copy listing."""
+    from lakeshift.ops.scan import fold_folder, fold_local
+    from lakeshift.sources.fs import list_tree, resolve
+
+    root = tmp_path / "src"
+    _specials_tree(root)
+    fast = fold_local(str(root), "t", 1024)
+    # by hand: a/1, a/2, a/deep/3, b/4, b/to-file (5 B), b/to-dir/o (13 B)
+    assert (fast.files, fast.bytes) == (6, 5 + 2048 + 7 + 11 + 5 + 13)
+    assert sorted(fast.folders) == ["t/a", "t/a/deep", "t/b", "t/b/to-dir"]
+    assert fast.folders["t/b"].entries == {
+        "4": (11, os.stat(root / "t" / "b" / "4").st_mtime_ns),
+        "to-file": (5, os.stat(root / "t" / "a" / "1").st_mtime_ns),
+    }
+    listed = fold_folder(list_tree(resolve(str(root / "t"))), "t", 1024)
+    assert fast.to_json() == listed.to_json()
+
+
+def test_folder_digest_is_the_documented_sum(tmp_path: Path) -> None:
+    """Digest = sum mod 2**64 of the 64-bit BLAKE2b of each file's "name\\0size\\0mtime"."""
+    import hashlib
+
+    from lakeshift.ops.scan import fold_local
+
+    folder = tmp_path / "src" / "t"
+    names = ["p", "q", "é"]
+    for i, name in enumerate(names):
+        _file(folder / name, i)
+        os.utime(folder / name, ns=(0, 10**18 + i))
+    want = 0
+    for i, name in enumerate(names):
+        raw = f"{name}\0{i}\0{10**18 + i}".encode()
+        want += int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big")
+    got = fold_local(str(tmp_path / "src"), "t", 1024).folders["t"]
+    assert f"{got.digest:016x}" == f"{want % 2**64:016x}"
+
+
+def test_local_folders_in_processes_give_the_thread_profile(tmp_path: Path) -> None:
+    """Two worker processes (--threads 2) and one thread give the same profile."""
+    from lakeshift.ops.scan import run_scan
+
+    root = tmp_path / "src"
+    for top in range(6):
+        for d in range(3):
+            for f in range(4):
+                _file(root / f"top{top}" / f"d{d}" / f"f{f}", top * 100 + d * 10 + f)
+    _file(root / "rootfile", 1)
+    one = run_scan([str(root)], threads=1).profile
+    two = run_scan([str(root)], threads=2).profile
+    assert one is not None and two is not None
+    assert one["totals"]["files"] == 6 * 3 * 4 + 1
+    for p in (one, two):
+        p.pop("scanned_at", None), p.pop("finished_at", None), p.pop("seconds", None)
+    assert one["digests"] == two["digests"]
+    assert one["totals"] == two["totals"]

@@ -53,7 +53,12 @@ class ScanArgs(CommonArgs):
         int,
         Opt(metavar=SIZE, parse=_size, help="files below this size are small (default 32MB)"),
     ] = 32 << 20
-    threads: Annotated[int, Opt(help="top-level folders listed at once (default 8)")] = 8
+    threads: Annotated[
+        int,
+        Opt(
+            help="top-level folders listed at once (local: at most one process per core; default 8)"
+        ),
+    ] = 8
     max_folders: Annotated[
         int | None,
         Opt(
@@ -77,11 +82,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="profile a source tree: size buckets, small files, objects per prefix, change rate",
         description=(
             "List SOURCE… once (the listing lakeshift files copies from), one top-level folder "
-            "at a time per thread, and fold it into a profile: files and bytes per size "
-            "bucket, the folders with most small files, objects per top-level prefix and, "
-            "with --since, the change rate. Feed it to 'lakeshift plan PLAN --estimate --scan "
-            "PROFILE.json'. Exit 0 ok, 1 if a folder could not be listed (or --max-folders "
-            "stopped early), 2 on bad input (one line: lakeshift scan: error: <what>)."
+            "per task (threads; processes for local trees), and fold it into a profile: files "
+            "and bytes per size bucket, the folders with most small files, objects per "
+            "top-level prefix and, with --since, the change rate. Feed it to 'lakeshift plan "
+            "PLAN --estimate --scan PROFILE.json'. Exit 0 ok, 1 if a folder could not be "
+            "listed (or --max-folders stopped early), 2 on bad input (one line: lakeshift "
+            "scan: error: <what>)."
         ),
     )
     ScanArgs.add_arguments(p)

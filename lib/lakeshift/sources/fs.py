@@ -428,6 +428,89 @@ def _walk_local(loc: Location, reserved: tuple[str, ...], symlinks: str) -> Iter
             yield entry
 
 
+LocalFile = tuple[str, int, int]
+"""``(name, size, mtime_ns)`` of one regular file, as :func:`local_folders` yields them."""
+
+
+def _open_dir(path: str) -> int:
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+
+
+def local_folders(root: str) -> Iterator[tuple[str, list[LocalFile]]]:
+    """Walk a local tree folder by folder: ``(folder below root, its regular files)``.
+
+    The files are those :func:`list_tree` lists with its defaults (links followed: a link to a
+    file counts as that file, a link to a folder is walked below the link's name; broken
+    links, loops, FIFOs, sockets, devices and folders that cannot be listed are left out),
+    each as ``(name, size, mtime_ns)``. Every folder is yielded once, with its own files only
+    (possibly none), so the caller can fold a whole folder at once. Each folder is opened once
+    and its entries are ``stat``-ed relative to it (``fstatat``): no path is resolved twice.
+
+    Raises:
+        SourceError: ``root`` does not exist, is a file or cannot be listed.
+    """
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        raise SourceError(f"folder not found: {root}") from None
+    except OSError as exc:
+        raise SourceError(f"cannot read folder ({strerror(exc)}): {root}") from exc
+    if not stat_mod.S_ISDIR(st.st_mode):
+        raise SourceError(f"expected a folder, found a file: {root}")
+    is_dir, is_reg = stat_mod.S_ISDIR, stat_mod.S_ISREG
+    todo: list[tuple[str, str, tuple[tuple[int, int], ...]]] = [
+        ("", root, ((st.st_dev, st.st_ino),))
+    ]
+    while todo:
+        rel_dir, path, chain = todo.pop()
+        try:
+            fd = _open_dir(path)
+            try:
+                with os.scandir(fd) as it:
+                    items = list(it)
+            except BaseException:
+                os.close(fd)
+                raise
+        except FileNotFoundError:
+            continue  # vanished while listing
+        except OSError as exc:
+            if not rel_dir:
+                raise SourceError(f"cannot list folder ({strerror(exc)}): {root}") from exc
+            continue  # unlistable: list_tree leaves it out too
+        files: list[LocalFile] = []
+        try:
+            for item in items:
+                name = item.name
+                try:
+                    if item.is_file(follow_symlinks=False):  # d_type: no system call
+                        fst = item.stat(follow_symlinks=False)
+                        if is_reg(fst.st_mode):
+                            files.append((name, fst.st_size, fst.st_mtime_ns))
+                        continue
+                    if item.is_symlink():
+                        try:
+                            fst = os.stat(name, dir_fd=fd)
+                        except OSError as exc:
+                            if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                                continue  # broken link
+                            raise
+                    else:
+                        fst = item.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # gone since the listing, or cannot be read: left out
+                mode = fst.st_mode
+                if is_reg(mode):
+                    files.append((name, fst.st_size, fst.st_mtime_ns))
+                elif is_dir(mode):
+                    ident = (fst.st_dev, fst.st_ino)
+                    if ident not in chain:  # else a link back to a folder above it
+                        rel = f"{rel_dir}/{name}" if rel_dir else name
+                        todo.append((rel, f"{path}/{name}", (*chain, ident)))
+        finally:
+            os.close(fd)
+        yield rel_dir, files
+
+
 def _s3_mtime_ns(value: Any) -> int:
     """S3 times as whole seconds in ns (listings carry milliseconds, HEAD only seconds)."""
     return int(value.timestamp()) * 1_000_000_000
