@@ -365,6 +365,19 @@ def _local_entry(rel: str, st: os.stat_result, link: str = "") -> FileEntry:
     return FileEntry(rel, 0, st.st_mtime_ns, kind=_special_kind(mode), link=link)
 
 
+def _root_folder(path: str, shown: str) -> os.stat_result:
+    """``stat`` of the local folder a walk starts at (``shown`` names it in errors)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise SourceError(f"folder not found: {shown}") from None
+    except OSError as exc:
+        raise SourceError(f"cannot read folder ({strerror(exc)}): {shown}") from exc
+    if not stat_mod.S_ISDIR(st.st_mode):
+        raise SourceError(f"expected a folder, found a file: {shown}")
+    return st
+
+
 def _walk_local(loc: Location, reserved: tuple[str, ...], symlinks: str) -> Iterator[FileEntry]:
     """List a local tree with ``lstat``: links, FIFOs, sockets and devices are never opened.
 
@@ -373,14 +386,7 @@ def _walk_local(loc: Location, reserved: tuple[str, ...], symlinks: str) -> Iter
     folder above it a ``symlink loop``. Otherwise links are listed as ``symlink`` entries.
     A folder that cannot be listed is an ``unlistable`` entry with the reason.
     """
-    try:
-        st = os.stat(loc.root)
-    except FileNotFoundError:
-        raise SourceError(f"folder not found: {loc.uri}") from None
-    except OSError as exc:
-        raise SourceError(f"cannot read folder ({strerror(exc)}): {loc.uri}") from exc
-    if not stat_mod.S_ISDIR(st.st_mode):
-        raise SourceError(f"expected a folder, found a file: {loc.uri}")
+    st = _root_folder(loc.root, loc.uri)
     todo: list[tuple[str, str, tuple[tuple[int, int], ...]]] = [
         ("", loc.root, ((st.st_dev, st.st_ino),))
     ]
@@ -449,14 +455,7 @@ def local_folders(root: str) -> Iterator[tuple[str, list[LocalFile]]]:
     Raises:
         SourceError: ``root`` does not exist, is a file or cannot be listed.
     """
-    try:
-        st = os.stat(root)
-    except FileNotFoundError:
-        raise SourceError(f"folder not found: {root}") from None
-    except OSError as exc:
-        raise SourceError(f"cannot read folder ({strerror(exc)}): {root}") from exc
-    if not stat_mod.S_ISDIR(st.st_mode):
-        raise SourceError(f"expected a folder, found a file: {root}")
+    st = _root_folder(root, root)
     is_dir, is_reg = stat_mod.S_ISDIR, stat_mod.S_ISREG
     todo: list[tuple[str, str, tuple[tuple[int, int], ...]]] = [
         ("", root, ((st.st_dev, st.st_ino),))
