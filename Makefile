@@ -32,7 +32,8 @@ format: setup
 	@$(PY) -m ruff check --fix lib jobs tests scripts
 
 bench: setup
-	@for b in scripts/bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@failed=""; for b in scripts/bench/*.py; do echo "== $$b"; $(PY) $$b || failed="$$failed $$b"; done; \
+	  if [ -n "$$failed" ]; then echo "bench: missed a target or failed:$$failed"; exit 1; fi
 
 # one benchmark: make bench-copy, bench-validate, bench-files, bench-mongo_sql, bench-sync, ...
 bench-%: setup
